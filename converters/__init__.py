@@ -1,0 +1,1 @@
+"""Keras -> TFLite conversion, model bundles and mobile export (workstation side)."""

@@ -1,0 +1,1 @@
+"""BLE wire protocol, device profiles, emulated wearables and reference firmware (no TensorFlow)."""

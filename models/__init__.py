@@ -1,0 +1,1 @@
+"""Workstation side: MotionSense data pipeline, Keras models, training recipes and evaluation (TensorFlow)."""
