@@ -1,0 +1,1 @@
+"""The gateway daemon: devices -> engine -> spool -> sinks, with config, logs, metrics, systemd."""
