@@ -51,7 +51,10 @@ class Broker:
             "autosave_interval 1\n"
             "max_queued_messages 100000\n"
             "log_dest stderr\n"
-            "log_type error\nlog_type warning\n" + extra_config
+            "log_type error\nlog_type warning\n"
+            # as root mosquitto would drop to the 'mosquitto' user, which cannot read pytest's tmp dirs
+            + ("user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
+            + extra_config
         )
         self.proc: subprocess.Popen | None = None
         self.log = self.workdir / "mosquitto.log"
@@ -90,7 +93,8 @@ class Broker:
 class Subscriber:
     """A persistent-session QoS 1 subscriber that records every (topic, payload) it receives."""
 
-    def __init__(self, port: int, topic: str = "#", client_id: str = "test-subscriber", **client_kwargs):
+    def __init__(self, port: int, topic: str = "#", client_id: str = "test-subscriber",
+                 username: str | None = None, password: str | None = None):
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes]] = []
@@ -98,6 +102,8 @@ class Subscriber:
         self.subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         self.client.reconnect_delay_set(0.2, 1)
+        if username:
+            self.client.username_pw_set(username, password)
         self.topic = topic
 
         def on_connect(client, userdata, flags, rc, props):

@@ -1,0 +1,166 @@
+"""JSONL and HTTP sinks, and the forwarder over the spool, against a real local http.server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from edge_runtime.gateway.forwarder import Forwarder
+from edge_runtime.sinks.base import SinkUnavailable
+from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.sinks.http import HttpSettings, HttpSink
+from edge_runtime.sinks.jsonl import JsonlSink
+from edge_runtime.spool import Spool
+from test_spool import envs
+
+
+class Collector:
+    """A real HTTP server on 127.0.0.1 that stores NDJSON bodies; can be told to fail."""
+
+    def __init__(self):
+        self.bodies: list[bytes] = []
+        self.headers: list[dict] = []
+        self.fail_with: int | None = None
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if collector.fail_with:
+                    self.send_response(collector.fail_with)
+                    self.end_headers()
+                    return
+                collector.bodies.append(body)
+                collector.headers.append(dict(self.headers))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+
+    def ids(self) -> list[str]:
+        return [Envelope.parse(line)[0] for body in self.bodies for line in body.splitlines()]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector():
+    c = Collector()
+    yield c
+    c.close()
+
+
+def test_jsonl_file_sink_writes_parseable_envelopes(tmp_path):
+    path = tmp_path / "out" / "windows.jsonl"
+    batch = envs("wrist", range(4))
+
+    async def go():
+        async with JsonlSink("file", path) as sink:
+            await sink.send(batch[:2])
+            await sink.send(batch[2:])
+
+    asyncio.run(go())
+    lines = path.read_bytes().splitlines()
+    assert [Envelope.parse(l)[0] for l in lines] == [e.id for e in batch]
+    _, w = Envelope.parse(lines[3])
+    assert w.seq == 3 and w.device_id == "wrist" and w.values.shape == (128, 2)
+    # one record = one fixed-size line
+    assert len({len(l) for l in lines}) == 1
+
+
+def test_jsonl_stdout(capsysbinary):
+    batch = envs("wrist", range(2))
+    asyncio.run(JsonlSink("out", "-").send(batch))
+    out = capsysbinary.readouterr().out.splitlines()
+    assert out == [e.to_json() for e in batch]
+
+
+def test_http_sink_posts_ndjson_batches_with_auth(collector):
+    batch = envs("wrist", range(5))
+    sink = HttpSink("http", HttpSettings(url=collector.url, username="gw", password="s3cret",
+                                         headers={"X-Gateway": "pi-1"}))
+    asyncio.run(sink.send(batch))
+    assert collector.ids() == [e.id for e in batch]
+    h = collector.headers[0]
+    assert h["Content-Type"] == "application/x-ndjson" and h["X-Gateway"] == "pi-1"
+    assert base64.b64decode(h["Authorization"].split()[1]) == b"gw:s3cret"
+
+
+def test_http_sink_error_status_and_refused_connection_are_unavailable(collector):
+    collector.fail_with = 503
+    sink = HttpSink("http", HttpSettings(url=collector.url))
+    with pytest.raises(SinkUnavailable, match="503"):
+        asyncio.run(sink.send(envs("a", [0])))
+    assert not sink.connected
+    collector.close()
+    with pytest.raises(SinkUnavailable):
+        asyncio.run(sink.send(envs("a", [0])))
+
+
+def test_forwarder_holds_records_while_server_fails_then_delivers_in_order(tmp_path, collector):
+    spool = Spool(tmp_path / "spool.db")
+    sink = HttpSink("http", HttpSettings(url=collector.url, timeout_s=2))
+    batch = envs("a", range(30)) + envs("b", range(30))
+    delivered = []
+
+    async def go():
+        fwd = Forwarder(spool, sink, batch_size=7, min_backoff_s=0.05, max_backoff_s=0.2,
+                        on_delivered=lambda name, n, lat: delivered.append(n))
+        collector.fail_with = 500
+        fwd.start()
+        for e in batch:
+            spool.put(["http"], [e])
+            fwd.wake()
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.3)
+        assert collector.ids() == [] and spool.stats("http").records == 60 and fwd.failures > 0
+        collector.fail_with = None
+        for _ in range(200):
+            if spool.stats("http").records == 0:
+                break
+            await asyncio.sleep(0.05)
+        await fwd.stop()
+
+    asyncio.run(go())
+    assert collector.ids() == [e.id for e in batch]
+    assert sum(delivered) == 60
+    # every body is a batch of at most 7 lines
+    assert max(len(b.splitlines()) for b in collector.bodies) == 7
+    spool.close()
+
+
+def test_forwarder_drain_delivers_everything_waiting(tmp_path, collector):
+    spool = Spool(tmp_path / "spool.db")
+    spool.put(["http"], envs("a", range(25)))
+    sink = HttpSink("http", HttpSettings(url=collector.url))
+
+    async def go():
+        return await Forwarder(spool, sink, batch_size=10).drain(timeout_s=10)
+
+    assert asyncio.run(go()) is True
+    assert len(collector.ids()) == 25 and spool.stats("http").delivered == 25
+    spool.close()
+
+
+def test_envelope_adds_only_an_id():
+    e = envs("a", [3])[0]
+    d = json.loads(e.to_json())
+    assert set(d) == {"id", "window"} and len(d["id"]) == 32
+    assert json.dumps(d["window"], separators=(",", ":")).encode() == e.record
+    assert len(e.to_json()) == e.size
