@@ -1,0 +1,479 @@
+"""Model bundles: a folder with ``manifest.json`` and the fused ``model.tflite``, verified before use.
+
+A bundle is how a privacy transform leaves the workstation. The manifest says exactly what the model
+expects (feature set, channel order and units, sample rate, window, release stride), what it was
+trained for, how it was quantized and what parity was measured at conversion; it also holds the
+SHA-256 of every other file. :func:`load_bundle` refuses anything that does not check out (a wrong
+checksum, a missing file, an unknown schema version, a manifest that disagrees with its feature set
+or with the model's own tensor shapes), so the runtime can fail closed. The model's tensors are read
+straight from the TFLite flatbuffer with the standard library, so verification needs no interpreter
+and no TensorFlow. The schema is documented in ``docs/bundles.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.errors import BundleError
+from edge_runtime.features import FEATURE_SETS, FeatureSet
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+MANIFEST_NAME = "manifest.json"
+MODEL_NAME = "model.tflite"
+SIGNATURE_NAME = "transform"
+METADATA_NAME = "edge_runtime_manifest"  # the TFLite metadata entry that mobile exports embed
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+IO_DTYPES = ("float32", "int8", "uint8")
+SHIPPED_DIR = Path(__file__).resolve().parent / "bundles"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+# --------------------------------------------------------------------------------------------
+# The bundle
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the manifest declares it (and the model must agree)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # "float32", or "int8"/"uint8" for integer I/O
+    scale: float | None = None  # real = scale * (q - zero_point), integer I/O only
+    zero_point: int | None = None
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Physical float values -> what this tensor takes (identity for float I/O)."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.dtype == "float32":
+            return x
+        info = np.iinfo(self.dtype)
+        q = np.round(x / self.scale) + self.zero_point
+        return np.clip(q, info.min, info.max).astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """What this tensor holds -> physical float values (identity for float I/O)."""
+        if self.dtype == "float32":
+            return np.asarray(q, dtype=np.float32)
+        return ((np.asarray(q, dtype=np.float32) - self.zero_point) * self.scale).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle. Construct it with :func:`load_bundle`, never by hand."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest["model"]["file"]
+
+    @property
+    def id(self) -> str:
+        return self.manifest["id"]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def feature_set(self) -> FeatureSet:
+        return FEATURE_SETS[self.manifest["feature_set"]]
+
+    @property
+    def sample_rate(self) -> float:
+        return float(self.manifest["sample_rate"])
+
+    @property
+    def window(self) -> int:
+        return int(self.manifest["window"])
+
+    @property
+    def stride(self) -> int:
+        return int(self.manifest["stride"])
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["channels"])
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(self.manifest["units"])
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.manifest["channels"])
+
+    @property
+    def signature(self) -> str:
+        return self.manifest["model"]["signature"]
+
+    @property
+    def quantization(self) -> str:
+        return self.manifest["quantization"]
+
+    @property
+    def input(self) -> TensorSpec:
+        return _tensor_spec(self.manifest["model"]["input"])
+
+    @property
+    def output(self) -> TensorSpec:
+        return _tensor_spec(self.manifest["model"]["output"])
+
+    @property
+    def norm_mean(self) -> np.ndarray:
+        return np.asarray(self.manifest["norm"]["mean"], dtype=np.float32)
+
+    @property
+    def norm_std(self) -> np.ndarray:
+        return np.asarray(self.manifest["norm"]["std"], dtype=np.float32)
+
+    def read_model(self) -> bytes:
+        """The model's bytes, re-checked against the manifest (the file may change after loading)."""
+        data = self.model_path.read_bytes()
+        want = self.manifest["files"][self.manifest["model"]["file"]]
+        if hashlib.sha256(data).hexdigest() != want:
+            raise BundleError(f"{self.model_path}: checksum changed since the bundle was verified; refusing it")
+        return data
+
+
+def _tensor_spec(d: dict[str, Any]) -> TensorSpec:
+    return TensorSpec(
+        name=d["name"],
+        shape=tuple(int(v) for v in d["shape"]),
+        dtype=d["dtype"],
+        scale=None if d.get("scale") is None else float(d["scale"]),
+        zero_point=None if d.get("zero_point") is None else int(d["zero_point"]),
+    )
+
+
+def shipped_bundles() -> list[str]:
+    """Names of the bundles shipped inside the package (``edge_runtime/bundles/<name>/``)."""
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+def resolve_bundle_path(name_or_path: str | Path) -> Path:
+    """A bundle folder (or its manifest.json), else the name of a shipped bundle -> the folder."""
+    p = Path(name_or_path).expanduser()
+    if p.is_file() and p.name == MANIFEST_NAME:
+        return p.parent
+    if p.is_dir():
+        return p
+    name = str(name_or_path)
+    if _NAME.match(name) and (SHIPPED_DIR / name).is_dir():
+        return SHIPPED_DIR / name
+    shipped = shipped_bundles()
+    known = f"shipped bundles: {', '.join(shipped)}" if shipped else "no bundles are shipped in this install"
+    raise BundleError(f"{name_or_path}: no such bundle folder and not a shipped bundle name ({known})")
+
+
+def load_bundle(name_or_path: str | Path) -> Bundle:
+    """Resolve, read and fully verify a bundle; raise :class:`BundleError` naming the first problem."""
+    path = resolve_bundle_path(name_or_path)
+    manifest_path = path / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(f"{path}: not a bundle, {MANIFEST_NAME} is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{manifest_path}: the manifest must be a JSON object")
+    where = str(manifest_path)
+    validate_manifest(manifest, where=where)
+    _verify_files(path, manifest, where)
+    model_file = path / manifest["model"]["file"]
+    _verify_model_tensors(model_file.read_bytes(), manifest, where=str(model_file))
+    return Bundle(path=path, manifest=manifest)
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest checks (also used by the converter before it writes one)
+
+
+def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
+    """Check the manifest's schema version, types and internal consistency (no file access)."""
+
+    def fail(msg: str) -> None:
+        raise BundleError(f"{where}: {msg}")
+
+    def need(key: str, types: type | tuple[type, ...], d: dict[str, Any] = m, ctx: str = "") -> Any:
+        if key not in d:
+            fail(f"missing field '{ctx}{key}'")
+        if isinstance(d[key], bool) or not isinstance(d[key], types):
+            fail(f"field '{ctx}{key}' has the wrong type ({type(d[key]).__name__})")
+        return d[key]
+
+    version = m.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        fail(
+            f"unknown schema_version {version!r}; this edge-runtime reads "
+            f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))} (upgrade edge-runtime or reconvert the bundle)"
+        )
+    for key in ("id", "version", "feature_set", "quantization"):
+        if not need(key, str):
+            fail(f"field '{key}' is empty")
+    if not _NAME.match(m["id"]):
+        fail(f"id {m['id']!r} must be letters, digits, '.', '_' or '-'")
+    if m["quantization"] not in QUANTIZATIONS:
+        fail(f"unknown quantization {m['quantization']!r}; known: {', '.join(QUANTIZATIONS)}")
+    fs = FEATURE_SETS.get(m["feature_set"])
+    if fs is None:
+        fail(f"unknown feature set {m['feature_set']!r}; known: {', '.join(FEATURE_SETS)}")
+    channels = need("channels", list)
+    units = need("units", list)
+    if tuple(channels) != fs.channels:
+        fail(f"channels {channels} do not match feature set {fs.name} {list(fs.channels)}")
+    if tuple(units) != fs.units:
+        fail(f"units {units} do not match feature set {fs.name} {list(fs.units)}")
+    rate = need("sample_rate", (int, float))
+    if not (math.isfinite(rate) and rate > 0):
+        fail(f"sample_rate must be a positive number, got {rate}")
+    window = need("window", int)
+    stride = need("stride", int)
+    if window < 1 or stride < 1:
+        fail(f"window ({window}) and stride ({stride}) must be positive")
+
+    acts = need("activities", dict)
+    for key in ("required", "sensitive", "neutral"):
+        vals = need(key, list, acts, "activities.")
+        if not all(isinstance(v, str) for v in vals):
+            fail(f"activities.{key} must be a list of activity codes")
+    need("protected", list)
+
+    norm = need("norm", dict)
+    for key in ("mean", "std"):
+        vals = need(key, list, norm, "norm.")
+        if len(vals) != len(channels):
+            fail(f"norm.{key} has {len(vals)} values for {len(channels)} channels")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals):
+            fail(f"norm.{key} must be finite numbers")
+    if not all(v > 0 for v in norm["std"]):
+        fail("norm.std must be positive")
+
+    model = need("model", dict)
+    mfile = need("file", str, model, "model.")
+    if not _NAME.match(mfile) or mfile == MANIFEST_NAME:
+        fail(f"model.file {mfile!r} must be a plain file name inside the bundle")
+    need("signature", str, model, "model.")
+    expect_shape = [1, window, len(channels)]
+    for side in ("input", "output"):
+        t = need(side, dict, model, "model.")
+        ctx = f"model.{side}."
+        need("name", str, t, ctx)
+        shape = need("shape", list, t, ctx)
+        if shape != expect_shape:
+            fail(f"model.{side}.shape {shape} does not match [1, window, channels] = {expect_shape}")
+        dtype = need("dtype", str, t, ctx)
+        if dtype not in IO_DTYPES:
+            fail(f"model.{side}.dtype {dtype!r} unsupported; known: {', '.join(IO_DTYPES)}")
+        if dtype != "float32":
+            scale, zp = t.get("scale"), t.get("zero_point")
+            if not (isinstance(scale, (int, float)) and scale > 0 and isinstance(zp, int)):
+                fail(f"model.{side} is {dtype} but has no valid scale/zero_point")
+
+    files = need("files", dict)
+    if mfile not in files:
+        fail(f"files has no checksum for the model file {mfile!r}")
+    for name, digest in files.items():
+        if not _NAME.match(name) or name == MANIFEST_NAME:
+            fail(f"files entry {name!r} must be a plain file name other than {MANIFEST_NAME}")
+        if not (isinstance(digest, str) and _SHA256.match(digest)):
+            fail(f"files[{name!r}] is not a lowercase hex SHA-256")
+    need("training", dict)
+    need("conversion", dict)
+
+
+def _verify_files(path: Path, manifest: dict[str, Any], where: str) -> None:
+    for name, want in manifest["files"].items():
+        f = path / name
+        if not f.is_file():
+            raise BundleError(f"{where}: file {name} listed in the manifest is missing from {path}")
+        got = sha256_file(f)
+        if got != want:
+            raise BundleError(
+                f"{f}: SHA-256 mismatch (manifest {want[:12]}..., file {got[:12]}...): "
+                "the bundle is corrupt or was modified; refusing it"
+            )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> None:
+    """The model's signature, I/O shapes, dtypes and integer scales must be what the manifest says."""
+    try:
+        info = read_tflite_io(data)
+    except (ValueError, struct.error, IndexError) as exc:
+        raise BundleError(f"{where}: not a readable TFLite model ({exc})") from None
+    sig = manifest["model"]["signature"]
+    if sig not in info:
+        raise BundleError(f"{where}: no signature {sig!r} in the model (it has {sorted(info) or 'none'})")
+    ins, outs = info[sig]
+    if len(ins) != 1 or len(outs) != 1:
+        raise BundleError(f"{where}: signature {sig!r} must have one input and one output, has {len(ins)}/{len(outs)}")
+    for side, actual in (("input", ins[0]), ("output", outs[0])):
+        declared = _tensor_spec(manifest["model"][side])
+        if actual.shape != declared.shape:
+            raise BundleError(
+                f"{where}: model {side} shape {list(actual.shape)} does not match the manifest's "
+                f"{list(declared.shape)} ([1, window, channels])"
+            )
+        if actual.dtype != declared.dtype:
+            raise BundleError(f"{where}: model {side} dtype {actual.dtype} does not match the manifest's {declared.dtype}")
+        if declared.dtype != "float32" and (
+            actual.scale is None
+            or not math.isclose(actual.scale, declared.scale, rel_tol=1e-6)
+            or actual.zero_point != declared.zero_point
+        ):
+            raise BundleError(
+                f"{where}: model {side} quantization (scale {actual.scale}, zero point {actual.zero_point}) "
+                f"does not match the manifest's ({declared.scale}, {declared.zero_point})"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# A minimal, read-only TFLite flatbuffer reader (schema: tensorflow/compiler/mlir/lite/schema/schema.fbs)
+
+_TFLITE_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+                 7: "int16", 9: "int8", 10: "float64"}
+
+
+class _Table:
+    """One flatbuffer table: fields are read by their index in the schema."""
+
+    def __init__(self, buf: bytes, pos: int):
+        self.buf, self.pos = buf, pos
+        vt = pos - struct.unpack_from("<i", buf, pos)[0]
+        self.vt, self.vt_len = vt, struct.unpack_from("<H", buf, vt)[0]
+
+    def _field(self, index: int) -> int:
+        off = 4 + 2 * index
+        if off >= self.vt_len:
+            return 0
+        o = struct.unpack_from("<H", self.buf, self.vt + off)[0]
+        return self.pos + o if o else 0
+
+    def scalar(self, index: int, fmt: str, default: Any = 0) -> Any:
+        p = self._field(index)
+        return struct.unpack_from("<" + fmt, self.buf, p)[0] if p else default
+
+    def _vector(self, index: int) -> tuple[int, int]:
+        p = self._field(index)
+        if not p:
+            return 0, 0
+        start = p + struct.unpack_from("<I", self.buf, p)[0]
+        return start + 4, struct.unpack_from("<I", self.buf, start)[0]
+
+    def vector(self, index: int, fmt: str) -> list[Any]:
+        start, n = self._vector(index)
+        return list(struct.unpack_from(f"<{n}{fmt}", self.buf, start)) if n else []
+
+    def bytes(self, index: int) -> bytes:
+        start, n = self._vector(index)
+        return bytes(self.buf[start:start + n])
+
+    def string(self, index: int) -> str | None:
+        p = self._field(index)
+        return self.bytes(index).decode("utf-8") if p else None
+
+    def tables(self, index: int) -> list["_Table"]:
+        start, n = self._vector(index)
+        out = []
+        for i in range(n):
+            e = start + 4 * i
+            out.append(_Table(self.buf, e + struct.unpack_from("<I", self.buf, e)[0]))
+        return out
+
+    def table(self, index: int) -> "_Table | None":
+        p = self._field(index)
+        return _Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]) if p else None
+
+
+def _model_table(data: bytes) -> _Table:
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ValueError("missing the TFL3 file identifier")
+    return _Table(data, struct.unpack_from("<I", data, 0)[0])
+
+
+def _tensor(sub: _Table, index: int) -> TensorSpec:
+    tensors = sub.tables(0)
+    t = tensors[index]
+    dtype = _TFLITE_TYPES.get(t.scalar(1, "b", 0), f"type{t.scalar(1, 'b', 0)}")
+    scale = zp = None
+    q = t.table(4)
+    if q is not None:
+        scales, zps = q.vector(2, "f"), q.vector(3, "q")
+        if len(scales) == 1:
+            scale, zp = float(scales[0]), int(zps[0]) if zps else 0
+    return TensorSpec(name=t.string(3) or "", shape=tuple(t.vector(0, "i")), dtype=dtype, scale=scale, zero_point=zp)
+
+
+def read_tflite_io(data: bytes) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:
+    """``{signature key: (inputs, outputs)}`` of a TFLite model, straight from its flatbuffer.
+
+    A model without signatures is reported under the key ``""`` with subgraph 0's inputs/outputs.
+    Names are the signature's argument/output names.
+    """
+    model = _model_table(data)
+    subgraphs = model.tables(2)
+    out: dict[str, tuple[list[TensorSpec], list[TensorSpec]]] = {}
+    for sig in model.tables(7):
+        sub = subgraphs[sig.scalar(4, "I", 0)]
+        sides = []
+        for side in (0, 1):
+            specs = []
+            for tm in sig.tables(side):
+                spec = _tensor(sub, tm.scalar(1, "I", 0))
+                specs.append(TensorSpec(tm.string(0) or spec.name, spec.shape, spec.dtype, spec.scale, spec.zero_point))
+            sides.append(specs)
+        out[sig.string(2) or ""] = (sides[0], sides[1])
+    if not out and subgraphs:
+        sub = subgraphs[0]
+        out[""] = ([_tensor(sub, i) for i in sub.vector(1, "i")], [_tensor(sub, i) for i in sub.vector(2, "i")])
+    return out
+
+
+def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
+    """``{name: bytes}`` of a TFLite model's metadata entries (how mobile exports embed the manifest)."""
+    model = _model_table(data)
+    buffers = model.tables(4)
+    out = {}
+    for md in model.tables(6):
+        buf = buffers[md.scalar(1, "I", 0)]
+        offset, size = buf.scalar(1, "Q", 0), buf.scalar(2, "Q", 0)
+        out[md.string(0) or ""] = bytes(data[offset:offset + size]) if offset > 1 else buf.bytes(0)
+    return out
+
+
+def embedded_manifest(data: bytes) -> dict[str, Any]:
+    """The bundle manifest embedded in an exported ``.tflite`` (metadata entry ``edge_runtime_manifest``)."""
+    try:
+        md = read_tflite_metadata(data)
+    except (ValueError, struct.error, IndexError) as exc:
+        raise BundleError(f"not a readable TFLite model ({exc})") from None
+    if METADATA_NAME not in md:
+        raise BundleError(f"the model has no '{METADATA_NAME}' metadata entry (not an edge-runtime export)")
+    try:
+        return json.loads(md[METADATA_NAME].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"the embedded '{METADATA_NAME}' is not valid JSON ({exc})") from None

@@ -1,0 +1,85 @@
+"""``edge-runtime inspect BUNDLE [--json]``: verify a bundle and print its manifest.
+
+Verification comes first (checksums, schema, shapes), so what is printed is what the runtime would
+actually run. TensorFlow-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="bundle folder, its manifest.json, or a shipped bundle name (e.g. motionsense-gender)")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON (machine-readable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_runtime.bundle import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    if args.json:
+        print(json.dumps(bundle.manifest, indent=2, sort_keys=False))
+    else:
+        print(format_manifest(bundle.manifest, str(bundle.path)))
+    return 0
+
+
+def _num(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def format_manifest(m: dict, path: str = "") -> str:
+    """A human summary of a verified manifest: contract first, then provenance and measured parity."""
+    model = m["model"]
+    lines = [
+        f"bundle      {m['id']} {m['version']}  (schema {m['schema_version']}, verified)",
+        f"path        {path}" if path else None,
+        f"features    {m['feature_set']}: "
+        + ", ".join(f"{c} [{u}]" for c, u in zip(m["channels"], m["units"])),
+        f"timing      {m['sample_rate']:g} Hz, window {m['window']} samples, release stride {m['stride']}",
+        f"model       {model['file']}  signature '{model['signature']}', {m['quantization']}, "
+        f"in {model['input']['dtype']}{model['input']['shape']} -> out {model['output']['dtype']}{model['output']['shape']}",
+    ]
+    for side in ("input", "output"):
+        t = model[side]
+        if t["dtype"] != "float32":
+            lines.append(f"  {side:<9} real = {t['scale']:.6g} * (q - {t['zero_point']})")
+    acts = m["activities"]
+    lines += [
+        "activities  required " + ",".join(acts["required"]) + "; sensitive " + ",".join(acts["sensitive"])
+        + "; neutral " + ",".join(acts["neutral"]),
+        "protected   " + (", ".join(m["protected"]) or "-"),
+        "norm        mean " + ", ".join(f"{v:.5g}" for v in m["norm"]["mean"])
+        + "; std " + ", ".join(f"{v:.5g}" for v in m["norm"]["std"]),
+    ]
+    training = m.get("training", {})
+    if training:
+        lines.append(f"training    recipe {training.get('recipe', '-')}, data sha256 {str(training.get('data_sha256', '-'))[:16]}...")
+    conv = m.get("conversion", {})
+    if conv:
+        lines.append(f"converted   {conv.get('created', '-')} by {conv.get('tool', '-')} from {conv.get('source', '-')}")
+        if "size_bytes" in conv:
+            ratio = conv.get("size_ratio_vs_float32")
+            lines.append(f"size        {conv['size_bytes']} bytes" + (f" ({ratio:.2f}x float32)" if ratio else ""))
+        parity = conv.get("parity", {})
+        if parity:
+            lines.append(
+                f"parity      vs float Keras on {parity.get('windows', '?')} held-out windows: "
+                f"max |diff| {_num(parity.get('max_abs_diff'))}, mean |diff| {_num(parity.get('mean_abs_diff'))}"
+            )
+        table = conv.get("metrics", {})
+        if table:
+            lines.append(f"  {'metric':<40} {'keras':>8} {'tflite':>8} {'diff':>8} {'limit':>6}")
+            for key, row in table.items():
+                limit = row.get("limit")
+                mark = "" if limit is None else ("  ok" if row.get("ok") else "  MISSED")
+                lines.append(
+                    f"  {key:<40} {_num(row.get('keras')):>8} {_num(row.get('tflite')):>8} "
+                    f"{_num(row.get('diff')):>8} {'-' if limit is None else _num(limit):>6}{mark}"
+                )
+        if "targets_met" in conv:
+            lines.append("targets     " + ("met" if conv["targets_met"] else "MISSED (converted with --allow-parity-miss)"))
+    lines.append("files       " + ", ".join(f"{k} sha256 {v[:12]}..." for k, v in m["files"].items()))
+    return "\n".join(line for line in lines if line is not None)
