@@ -1,0 +1,344 @@
+"""The gateway's TOML config, validated up front with errors that name the field.
+
+Every table and key is checked (unknown keys too: a typo must not silently fall back to a default),
+and every error reads ``gateway.toml: sinks[1].url: must start with mqtt:// or mqtts://``. The
+example with every option is ``deploy/gateway.example.toml``; the reference is ``docs/gateway.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from edge_runtime.errors import UserError
+from edge_runtime.sinks.http import HttpSettings
+from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, MqttSettings
+from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
+
+PROFILES = ("ours", "thingy52")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SINK_TYPES = ("jsonl", "mqtt", "http")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class ConfigError(UserError):
+    """The config file is missing, not TOML, or has a field with a bad value (named in the message)."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str  # the device_id in every output record and metric
+    address: str | None = None  # connect to this BLE address
+    name: str | None = None  # or scan for a device advertising this name
+    emulate: str | None = None  # or start an emulated wearable streaming this recording (no hardware)
+    profile: str = "ours"
+    emulate_speed: float = 1.0  # emulated playback speed (1 = real time)
+    emulate_loop: bool = True  # restart the recording when it ends
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    name: str
+    type: str
+    path: str | None = None  # jsonl: file path, "-" = stdout
+    fsync: bool = False  # jsonl
+    mqtt: MqttSettings | None = None
+    http: HttpSettings | None = None
+    batch_size: int = 100
+    spooled: bool = True  # network sinks go through the spool; jsonl is written directly
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    path: str = "spool.sqlite"
+    max_records: int | None = 100_000
+    max_bytes: int | None = 256 * 1024 * 1024
+    drop_policy: str = "drop-oldest"
+    synchronous: str = "full"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9108
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    source: str  # the file it came from, for messages
+    bundle: str  # shipped bundle name or path
+    devices: tuple[DeviceConfig, ...]
+    sinks: tuple[SinkConfig, ...]
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    log_level: str = "info"
+    drain_timeout_s: float = 10.0  # SIGTERM: how long to keep delivering before exiting
+    reconnect_max_s: float = 30.0  # BLE reconnect backoff cap
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path), base=path.parent)
+
+
+def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path | None = None) -> GatewayConfig:
+    """Validate a parsed TOML document; relative paths are resolved against ``base``."""
+    base = base or Path.cwd()
+    root = _Table(data, source, "", base)
+    gw = root.table("gateway")
+    bundle = root.string("bundle", required=True)
+    devices = tuple(_device(t) for t in root.array("devices", required=True))
+    ids = [d.id for d in devices]
+    for i, d in enumerate(ids):
+        if d in ids[:i]:
+            root.fail(f"devices[{i}].id", f"duplicate device id {d!r}")
+    sinks = tuple(_sink(t, i, base) for i, t in enumerate(root.array("sinks", required=True)))
+    names = [s.name for s in sinks]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            root.fail(f"sinks[{i}].name", f"duplicate sink name {n!r} (give each sink a distinct name)")
+    sp = root.table("spool")
+    spool = SpoolConfig(
+        path=_resolve(sp.string("path", default="spool.sqlite"), base),
+        max_records=sp.integer("max_records", default=100_000, minimum=1, allow_none=True),
+        max_bytes=sp.integer("max_bytes", default=256 * 1024 * 1024, minimum=1, allow_none=True),
+        drop_policy=sp.choice("drop_policy", DROP_POLICIES, default="drop-oldest"),
+        synchronous=sp.choice("synchronous", SYNCHRONOUS, default="full"),
+    )
+    sp.done()
+    mt = root.table("metrics")
+    listen = mt.string("listen", default="127.0.0.1:9108")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        mt.fail("listen", f"must be HOST:PORT, e.g. 127.0.0.1:9108, not {listen!r}")
+    metrics = MetricsConfig(enabled=mt.boolean("enabled", default=True), host=host, port=int(port))
+    mt.done()
+    config = GatewayConfig(
+        source=source,
+        bundle=_bundle_ref(bundle, base),
+        devices=devices,
+        sinks=sinks,
+        spool=spool,
+        metrics=metrics,
+        log_level=gw.choice("log_level", LOG_LEVELS, default="info"),
+        drain_timeout_s=gw.number("drain_timeout_s", default=10.0, minimum=0),
+        reconnect_max_s=gw.number("reconnect_max_s", default=30.0, minimum=0.1),
+    )
+    gw.done()
+    root.done()
+    return config
+
+
+def _device(t: "_Table") -> DeviceConfig:
+    dev_id = t.string("id", required=True)
+    if not _ID.match(dev_id):
+        t.fail("id", "must be 1-64 characters of letters, digits and . _ : - (it names topics and metrics)")
+    address, name, emulate = t.string("address"), t.string("name"), t.string("emulate")
+    if sum(x is not None for x in (address, name, emulate)) != 1:
+        t.fail("", "give exactly one of address (BLE address), name (advertised name) or emulate (a recording)")
+    if emulate is not None and not Path(_resolve(emulate, t.base)).exists():
+        t.fail("emulate", f"recording not found: {emulate}")
+    d = DeviceConfig(
+        id=dev_id,
+        address=address,
+        name=name,
+        emulate=_resolve(emulate, t.base) if emulate else None,
+        profile=t.choice("profile", PROFILES, default="ours"),
+        emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
+        emulate_loop=t.boolean("emulate_loop", default=True),
+    )
+    t.done()
+    return d
+
+
+def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
+    kind = t.choice("type", SINK_TYPES, required=True)
+    name = t.string("name", default=f"{kind}{index}" if index else kind)
+    if not _ID.match(name):
+        t.fail("name", "must be letters, digits and . _ : -")
+    batch = t.integer("batch_size", default=100, minimum=1)
+    if kind == "jsonl":
+        path = t.string("path", required=True)
+        sink = SinkConfig(name=name, type=kind, path=path if path == "-" else _resolve(path, base),
+                          fsync=t.boolean("fsync", default=False), batch_size=batch,
+                          spooled=t.boolean("spooled", default=False))
+    elif kind == "mqtt":
+        url = t.string("url", required=True)
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            t.fail("url", f"must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {url!r}")
+        try:
+            parts.port
+        except ValueError:
+            t.fail("url", f"bad port in {url!r}")
+        topic = t.string("topic", default=DEFAULT_TOPIC)
+        _check_topic(t, topic)
+        password = t.string("password")
+        password_env = t.string("password_env")
+        if password_env is not None:
+            if password is not None:
+                t.fail("password_env", "give password or password_env, not both")
+            if password_env not in os.environ:
+                t.fail("password_env", f"environment variable {password_env} is not set")
+            password = os.environ[password_env]
+        files = {k: t.string(k) for k in ("ca_file", "cert_file", "key_file")}
+        for k, v in files.items():
+            if v is not None and not Path(_resolve(v, base)).exists():
+                t.fail(k, f"file not found: {v}")
+        if (files["cert_file"] is None) != (files["key_file"] is None):
+            t.fail("cert_file", "cert_file and key_file go together (client certificate)")
+        qos = t.integer("qos", default=1, minimum=0)
+        if qos > 1:
+            t.fail("qos", "must be 0 or 1 (1 = at least once, the default)")
+        settings = MqttSettings(
+            url=url, topic=topic, qos=qos, client_id=t.string("client_id"),
+            username=t.string("username"), password=password,
+            ca_file=_resolve(files["ca_file"], base) if files["ca_file"] else None,
+            cert_file=_resolve(files["cert_file"], base) if files["cert_file"] else None,
+            key_file=_resolve(files["key_file"], base) if files["key_file"] else None,
+            tls_insecure=t.boolean("tls_insecure", default=False),
+            keepalive=t.integer("keepalive_s", default=30, minimum=5),
+            ack_timeout_s=t.number("ack_timeout_s", default=10.0, minimum=0.1),
+        )
+        sink = SinkConfig(name=name, type=kind, mqtt=settings, batch_size=batch)
+    else:
+        url = t.string("url", required=True)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            t.fail("url", f"must look like http(s)://HOST[:PORT]/PATH, not {url!r}")
+        headers = t.table("headers")
+        hdrs = {k: headers.string(k, required=True) for k in list(headers.data)}
+        headers.done()
+        ca = t.string("ca_file")
+        if ca is not None and not Path(_resolve(ca, base)).exists():
+            t.fail("ca_file", f"file not found: {ca}")
+        settings = HttpSettings(
+            url=url, headers=hdrs, username=t.string("username"), password=t.string("password"),
+            ca_file=_resolve(ca, base) if ca else None, timeout_s=t.number("timeout_s", default=10.0, minimum=0.1),
+        )
+        sink = SinkConfig(name=name, type=kind, http=settings, batch_size=batch)
+    t.done()
+    return sink
+
+
+def _check_topic(t: "_Table", topic: str) -> None:
+    if "+" in topic or "#" in topic:
+        t.fail("topic", "must not contain MQTT wildcards (+ or #)")
+    try:
+        fields = {f for _, f, _, _ in __import__("string").Formatter().parse(topic) if f is not None}
+    except ValueError as exc:
+        t.fail("topic", f"bad template: {exc}")
+    if fields - {"device_id"}:
+        t.fail("topic", f"only {{device_id}} may be substituted, found {', '.join(sorted(fields - {'device_id'}))}")
+
+
+def _bundle_ref(ref: str, base: Path) -> str:
+    """A shipped bundle name stays a name; anything that looks like a path is resolved."""
+    if "/" in ref or ref.startswith("."):
+        return _resolve(ref, base)
+    return ref
+
+
+def _resolve(p: str | None, base: Path) -> str | None:
+    if p is None:
+        return None
+    path = Path(p).expanduser()
+    return str(path if path.is_absolute() else (base / path))
+
+
+class _Table:
+    """A TOML table being validated: typed getters that know their dotted path for messages."""
+
+    def __init__(self, data: Any, source: str, path: str, base: Path | None = None):
+        self.source, self.path, self.base = source, path, base or Path.cwd()
+        if not isinstance(data, dict):
+            self.fail("", "must be a table")
+        self.data = data
+        self.seen: set[str] = set()
+
+    def _where(self, key: str) -> str:
+        return ".".join(p for p in (self.path, key) if p) or "(top level)"
+
+    def fail(self, key: str, message: str) -> None:
+        raise ConfigError(f"{self.source}: {self._where(key)}: {message}")
+
+    def _get(self, key: str, required: bool) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if required:
+                self.fail(key, "is required")
+            return None
+        return self.data[key]
+
+    def string(self, key: str, required: bool = False, default: str | None = None) -> Any:
+        v = self._get(key, required)
+        if v is None:
+            return default
+        if not isinstance(v, str) or not v:
+            self.fail(key, "must be a non-empty string")
+        return v
+
+    def boolean(self, key: str, default: bool) -> bool:
+        v = self._get(key, False)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            self.fail(key, "must be true or false")
+        return v
+
+    def integer(self, key: str, default: int | None, minimum: int | None = None, allow_none: bool = False) -> Any:
+        v = self._get(key, False)
+        if v is None:
+            return default
+        if allow_none and v == 0:
+            return None  # 0 = unbounded
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.fail(key, "must be an integer")
+        if minimum is not None and v < minimum:
+            self.fail(key, f"must be at least {minimum}" + (" (or 0 for no bound)" if allow_none else ""))
+        return v
+
+    def number(self, key: str, default: float, minimum: float | None = None) -> float:
+        v = self._get(key, False)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self.fail(key, "must be a number")
+        if minimum is not None and v < minimum:
+            self.fail(key, f"must be at least {minimum}")
+        return float(v)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None, required: bool = False) -> Any:
+        v = self.string(key, required=required, default=default)
+        if v not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}, not {v!r}")
+        return v
+
+    def table(self, key: str, required: bool = False) -> "_Table":
+        v = self._get(key, required)
+        return _Table({} if v is None else v, self.source, self._where(key), self.base)
+
+    def array(self, key: str, required: bool = False) -> list["_Table"]:
+        v = self._get(key, required)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not v:
+            self.fail(key, f"must be a non-empty array of tables ([[{key}]])")
+        return [_Table(item, self.source, f"{self._where(key)}[{i}]", self.base) for i, item in enumerate(v)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            self.fail(unknown[0], "unknown key (a typo?)")
