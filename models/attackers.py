@@ -1,0 +1,105 @@
+"""Adaptive attackers: retrained on the *transformed* data, so a transform cannot merely fool a frozen judge.
+
+Two model families per inference: a convolutional net on the windows and gradient-boosted trees
+(LightGBM) on statistical/spectral features. Three inferences:
+identity (moving activities, trial split), gender of known people (required activities, trial
+split), and gender of unseen people (required activities, folds by subject).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.classifiers import ClassifierConfig, fit_classifier, predict
+from models.data import MOVING, N_SUBJECTS, REQUIRED, Dataset
+from models.features_stat import window_features
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    subsample: int = 2  # keep every k-th train window (windows at stride 10 overlap by 92%)
+    folds: int = 4  # subject folds for gender of unseen people
+    nn: ClassifierConfig = ClassifierConfig(epochs=10)
+    nn_identity: ClassifierConfig = ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=16)
+    gbt_rounds: int = 300
+    seed: int = 0
+
+
+def gbt_predict(x_train, y_train, x_test, n_classes: int, cfg: AttackConfig) -> np.ndarray:
+    import lightgbm as lgb
+
+    model = lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=0.05, num_leaves=31,
+                               subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+                               class_weight="balanced", random_state=cfg.seed, n_jobs=2, verbose=-1)
+    model.fit(window_features(x_train), y_train)
+    return model.predict(window_features(x_test))
+
+
+def nn_predict(x_train, y_train, x_test, n_classes: int, mean, std, cfg: ClassifierConfig) -> np.ndarray:
+    model = fit_classifier(x_train, y_train, n_classes, mean, std, cfg, name="attacker")
+    return predict(model, x_test).argmax(1)
+
+
+def subject_folds(subjects: np.ndarray, genders: dict[int, int], k: int) -> list[np.ndarray]:
+    """Split subjects into ``k`` folds, each with both genders (round robin within each gender)."""
+    folds: list[list[int]] = [[] for _ in range(k)]
+    i = 0
+    for g in (0, 1):
+        for s in sorted(s for s in np.unique(subjects) if genders[int(s)] == g):
+            folds[i % k].append(int(s))
+            i += 1
+    return [np.array(f) for f in folds]
+
+
+def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=print) -> dict:
+    """Accuracy of each attacker family on each inference, after retraining on transformed data."""
+    results: dict = {}
+    families = {
+        "nn": lambda xtr, ytr, xte, n, c: nn_predict(xtr, ytr, xte, n, ds.mean, ds.std, c),
+        "gbt": lambda xtr, ytr, xte, n, c: gbt_predict(xtr, ytr, xte, n, cfg),
+    }
+
+    def split(activities, label):
+        sub = ds.restrict(activities)
+        tr, te = sub.train, sub.test
+        keep = np.arange(len(tr)) % cfg.subsample == 0
+        return (transform(tr.x[keep]), getattr(tr, label)[keep], transform(te.x), getattr(te, label))
+
+    for name, activities, label, n, nn_cfg in (
+        ("identity", MOVING, "subject", N_SUBJECTS, cfg.nn_identity),
+        ("gender_known", REQUIRED, "gender", 2, cfg.nn),
+    ):
+        xtr, ytr, xte, yte = split(activities, label)
+        results[name] = {}
+        for fam, fn in families.items():
+            acc = float((fn(xtr, ytr, xte, n, nn_cfg) == yte).mean())
+            results[name][fam] = acc
+            log(f"  attacker {fam} {name}: {acc:.4f}")
+
+    # gender of unseen people: all trials of the required activities, folds by subject
+    sub = ds.restrict(REQUIRED)
+    x = np.concatenate([sub.train.x, sub.test.x])
+    subj = np.concatenate([sub.train.subject, sub.test.subject])
+    gender = np.concatenate([sub.train.gender, sub.test.gender])
+    genders = {int(s): int(g) for s, g in zip(subj, gender)}
+    xt = np.concatenate([transform(x[i:i + 8192]) for i in range(0, len(x), 8192)])
+    idx = np.arange(len(x))
+    unseen = {fam: {"correct": 0, "total": 0} for fam in families}
+    majority = []
+    for held in subject_folds(subj, genders, cfg.folds):
+        test = np.isin(subj, held)
+        train = ~test & (idx % cfg.subsample == 0)
+        maj = max(gender[test].mean(), 1 - gender[test].mean())
+        majority.append(float(maj))
+        for fam, fn in families.items():
+            pred = fn(xt[train], gender[train], xt[test], 2, cfg.nn)
+            unseen[fam]["correct"] += int((pred == gender[test]).sum())
+            unseen[fam]["total"] += int(test.sum())
+    results["gender_unseen"] = {fam: v["correct"] / v["total"] for fam, v in unseen.items()}
+    results["gender_unseen"]["majority_per_fold"] = majority
+    results["gender_unseen"]["majority_pooled"] = float(
+        max(gender.mean(), 1 - gender.mean()))
+    log(f"  attacker gender_unseen: {results['gender_unseen']}")
+    return results

@@ -1,0 +1,47 @@
+"""``edge-runtime evaluate``: the privacy/utility report of one or more transforms on the test trials."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="MotionSense folder or zip (default: $MOTIONSENSE_DIR or ../shared/data/motionsense)")
+    p.add_argument("--run", action="append", default=[], metavar="RUN_DIR",
+                   help="a trained run directory to evaluate (repeatable)")
+    p.add_argument("--bundle", action="append", default=[], metavar="NAME|PATH",
+                   help="a model bundle, run through the edge engine (the deployed path; repeatable)")
+    p.add_argument("--baselines", action="store_true", help="also evaluate resampling and additive-noise baselines")
+    p.add_argument("--no-raw", action="store_true", help="skip the raw-data reference row")
+    p.add_argument("--no-attackers", action="store_true", help="frozen judges only (fast)")
+    p.add_argument("--out", default="evaluation-report", help="output folder (default: ./evaluation-report)")
+
+
+def run(args) -> int:
+    from models.data import DataConfig, load_dataset
+    from models.evaluation import evaluate
+    from models.judges import Judges
+    from models.report import write
+    from models.transforms import Identity, KerasRun, Noise, Resample
+
+    ds = load_dataset(args.data, DataConfig())
+    judges = Judges(ds)
+    meta = judges.train_missing()
+    print("judges (raw test accuracy):", {k: round(v["raw_test_accuracy"], 4) for k, v in meta.items()})
+    transforms = [] if args.no_raw else [Identity()]
+    transforms += [KerasRun(r) for r in args.run]
+    if args.bundle:
+        from edge_runtime.bundle import load_bundle
+        from models.transforms import BundleTransform
+
+        transforms += [BundleTransform(load_bundle(b)) for b in args.bundle]
+    if args.baselines:
+        transforms += [Resample(5), Noise(0.5, std=ds.std)]
+    if not transforms:
+        print("nothing to evaluate")
+        return 2
+    reports = [evaluate(ds, judges, t, attackers=not args.no_attackers) for t in transforms]
+    out = write(reports, args.out, ds, transforms)
+    print((out / "report.md").read_text())
+    print(f"report written to {out}/ (report.json, report.md, confusion.png, signals.png)")
+    return 0

@@ -1,0 +1,80 @@
+"""The evaluation report's numbers: frozen judges, adaptive attackers and fidelity, on the test trials.
+
+``evaluate(ds, judges, transform)`` returns one JSON-able dict; ``models.report`` renders it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from models.attackers import AttackConfig, run_attacks
+from models.classifiers import predict
+from models.data import MOVING, REQUIRED, Dataset
+from models.judges import Judges
+
+FIDELITY_WINDOWS = 400
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+def fidelity(ds: Dataset, x: np.ndarray, xt: np.ndarray) -> dict:
+    """MSE (standardised units, so channels weigh alike) and DTW distance to the original windows."""
+    from dtaidistance import dtw
+
+    z, zt = ds.standardize(x), ds.standardize(xt)
+    pick = np.random.default_rng(0).choice(len(x), size=min(FIDELITY_WINDOWS, len(x)), replace=False)
+    d = [dtw.distance_fast(z[i, :, c].astype(np.double), zt[i, :, c].astype(np.double))
+         for i in pick for c in range(x.shape[2])]
+    return {"mse_standardized": float(np.mean((z - zt) ** 2)),
+            "mse_physical_per_channel": [float(v) for v in np.mean((x - xt) ** 2, axis=(0, 1))],
+            "dtw_standardized_mean": float(np.mean(d)), "dtw_windows": int(len(pick))}
+
+
+def judge_metrics(ds: Dataset, judges: Judges, transform) -> dict:
+    """What the frozen judges infer from the transformed test windows."""
+    out: dict = {}
+    xt_all = transform(ds.test.x)
+    names = ds.activities
+    pred = predict(judges["activity5"], xt_all).argmax(1)
+    cm = confusion(ds.test.activity, pred, len(names))
+    out["activity5"] = {
+        "classes": list(names), "confusion": cm.tolist(),
+        "per_class_accuracy": {a: float(cm[i, i] / max(cm[i].sum(), 1)) for i, a in enumerate(names)},
+        "accuracy": float(np.trace(cm) / cm.sum()),
+    }
+    moving = np.isin(np.array(names)[ds.test.activity], MOVING)
+    y4 = np.array([MOVING.index(names[a]) for a in ds.test.activity[moving]])
+    pred4 = predict(judges["activity4"], xt_all[moving]).argmax(1)
+    out["activity4"] = {"accuracy": float((pred4 == y4).mean()),
+                        "confusion": confusion(y4, pred4, len(MOVING)).tolist(), "classes": list(MOVING)}
+    out["identity"] = {"accuracy": float(
+        (predict(judges["identity"], xt_all[moving]).argmax(1) == ds.test.subject[moving]).mean()),
+        "chance": 1 / 24}
+    req = np.isin(np.array(names)[ds.test.activity], REQUIRED)
+    out["gender"] = {"accuracy": float(
+        (predict(judges["gender"], xt_all[req]).argmax(1) == ds.test.gender[req]).mean()),
+        "windows": "required activities " + ",".join(REQUIRED)}
+    out["fidelity"] = fidelity(ds, ds.test.x, xt_all)
+    return out
+
+
+def evaluate(ds: Dataset, judges: Judges, transform, attackers: bool = True,
+             attack_config: AttackConfig = AttackConfig(), log=print) -> dict:
+    t0 = time.time()
+    log(f"evaluating transform {transform.name!r} on {len(ds.test)} test windows")
+    report = {"transform": transform.name, "data": {
+        "feature_set": ds.features.name, "channels": list(ds.features.channels),
+        "units": list(ds.features.units), "window": ds.config.window, "stride": ds.config.stride,
+        "test_trials": list(ds.config.test_trials), "train_windows": len(ds.train),
+        "test_windows": len(ds.test), "data_sha256": ds.checksum}}
+    report["judges"] = judge_metrics(ds, judges, transform)
+    if attackers:
+        report["attackers"] = run_attacks(ds, transform, attack_config, log=log)
+    report["seconds"] = round(time.time() - t0, 1)
+    return report

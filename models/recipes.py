@@ -1,0 +1,178 @@
+"""Training recipes of the privacy transforms. Each reads top to bottom; its numbers live in one config.
+
+motionsense-gender: replacement AE (jog -> std, others through) then an anonymization AE hiding gender.
+motionsense-identity: an anonymization AE hiding identity on the moving activities.
+The anonymization AE is trained in alternating rounds: refit the adversaries (activity, secret) on
+its current output, then update it against them, so it faces adapting adversaries, not a frozen one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from models.architectures import AutoencoderShape, conv_autoencoder, macs
+from models.classifiers import ClassifierConfig, fit_classifier, predict
+from models.data import ACTIVITIES, MOVING, N_SUBJECTS, DataConfig, Dataset, load_dataset
+from models.privacy_losses import binary_privacy, categorical_privacy
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    name: str
+    data: DataConfig
+    required: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    neutral: tuple[str, ...]
+    secret: str  # "gender" | "subject"
+    replacement: bool  # train a replacement AE first
+    rae_shape: AutoencoderShape = AutoencoderShape()
+    aae_shape: AutoencoderShape = AutoencoderShape(dense=(64, 16))
+    rae_epochs: int = 12
+    beta_distortion: float = 1.0
+    beta_activity: float = 1.0
+    beta_secret: float = 2.0
+    rounds: int = 5
+    aae_epochs_per_round: int = 3
+    aae_warmup_epochs: int = 4  # plain reconstruction before the first round
+    adversary: ClassifierConfig = ClassifierConfig(epochs=3)
+    train_subsample: int = 2  # every k-th train window (stride-10 windows overlap heavily)
+    batch: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+RECIPES = {
+    "motionsense-gender": RecipeConfig(
+        name="motionsense-gender", data=DataConfig(activities=ACTIVITIES),
+        required=("dws", "ups", "wlk"), sensitive=("jog",), neutral=("std",),
+        secret="gender", replacement=True),
+    "motionsense-identity": RecipeConfig(
+        name="motionsense-identity", data=DataConfig(activities=MOVING),
+        required=MOVING, sensitive=(), neutral=(), secret="subject", replacement=False,
+        beta_secret=1.0, aae_shape=AutoencoderShape(dense=(64, 8)),
+        adversary=ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=4)),
+}
+
+
+def replacement_targets(ds: Dataset, cfg: RecipeConfig, x: np.ndarray, activity: np.ndarray, rng) -> np.ndarray:
+    """Published pairing: a sensitive window's target is a random neutral window; others map to themselves."""
+    names = np.array(ds.activities)[activity]
+    target = x.copy()
+    sensitive = np.isin(names, cfg.sensitive)
+    neutral_pool = x[np.isin(names, cfg.neutral)]
+    target[sensitive] = neutral_pool[rng.integers(0, len(neutral_pool), sensitive.sum())]
+    return target
+
+
+def utility_labels(ds: Dataset, cfg: RecipeConfig, activity: np.ndarray) -> np.ndarray:
+    """The activity a window should be recognised as after the transform (sensitive -> first neutral)."""
+    names = np.array(ds.activities)[activity]
+    if cfg.sensitive:
+        names = np.where(np.isin(names, cfg.sensitive), cfg.neutral[0], names)
+    return np.array([ds.activities.index(n) for n in names], dtype=np.int64)
+
+
+def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
+    import keras
+
+    t0 = time.time()
+    keras.utils.set_random_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    ds = load_dataset(data_dir, cfg.data)
+    tr = ds.train.select(np.arange(len(ds.train)) % cfg.train_subsample == 0)
+    z = ds.standardize(tr.x)
+    w, c = z.shape[1:]
+    n_act = len(ds.activities)
+    n_secret = N_SUBJECTS if cfg.secret == "subject" else 2
+    secret = getattr(tr, cfg.secret)
+    util = utility_labels(ds, cfg, tr.activity)
+    log(f"[{cfg.name}] {len(z)} train windows, {n_act} activities, secret {cfg.secret} ({n_secret} classes)")
+
+    # 1. replacement autoencoder (MSE to the published pairs)
+    stages = []
+    if cfg.replacement:
+        rae = conv_autoencoder(w, c, cfg.rae_shape, "replacement_ae")
+        rae.compile(keras.optimizers.Adam(cfg.learning_rate), "mse")
+        target = replacement_targets(ds, cfg, z, tr.activity, rng)
+        rae.fit(z, target, epochs=cfg.rae_epochs, batch_size=cfg.batch, shuffle=True, verbose=0)
+        log(f"  RAE trained ({macs(rae)} MACs/window), {time.time() - t0:.0f} s")
+        stages.append(rae)
+        z_in = np.asarray(predict_std(rae, z))
+    else:
+        z_in = z
+
+    # 2. anonymization autoencoder, alternating rounds against refitted adversaries
+    aae = conv_autoencoder(w, c, cfg.aae_shape, "anonymization_ae")
+    aae.compile(keras.optimizers.Adam(cfg.learning_rate), "mse")
+    aae.fit(z_in, z_in, epochs=cfg.aae_warmup_epochs, batch_size=cfg.batch, shuffle=True, verbose=0)
+    privacy = categorical_privacy if cfg.secret == "subject" else binary_privacy
+    unit = np.zeros(c, np.float32), np.ones(c, np.float32)  # adversaries see standardised windows
+    frozen_secret = fit_classifier(z_in, secret, n_secret, *unit, cfg.adversary, name="secret_on_input")
+    for r in range(cfg.rounds):
+        out = predict_std(aae, z_in)
+        act_adv = fit_classifier(out, util, n_act, *unit, cfg.adversary, name=f"activity_r{r}")
+        sec_adv = fit_classifier(out, secret, n_secret, *unit, cfg.adversary, name=f"secret_r{r}")
+        acc = lambda m, y: float((predict(m, out).argmax(1) == y).mean())  # noqa: E731
+        log(f"  round {r}: adversaries on current output: activity {acc(act_adv, util):.3f}, "
+            f"{cfg.secret} {acc(sec_adv, secret):.3f} (train), {time.time() - t0:.0f} s")
+        for m in (act_adv, sec_adv, frozen_secret):
+            m.trainable = False
+        inp = keras.Input((w, c))
+        rec = aae(inp)
+        combined = keras.Model(inp, [rec, act_adv(rec), sec_adv(rec), frozen_secret(rec)])
+        combined.compile(keras.optimizers.Adam(cfg.learning_rate),
+                         loss=["mse", "sparse_categorical_crossentropy", privacy, privacy],
+                         loss_weights=[cfg.beta_distortion, cfg.beta_activity, cfg.beta_secret,
+                                       cfg.beta_secret / 2])
+        combined.fit(z_in, [z_in, util, secret, secret], epochs=cfg.aae_epochs_per_round,
+                     batch_size=cfg.batch, shuffle=True, verbose=0)
+    stages.append(aae)
+
+    # 3. one composed transform model: standardised in -> standardised out
+    inp = keras.Input((w, c), name="window")
+    x = inp
+    for s in stages:
+        x = s(x)
+    transform = keras.Model(inp, x, name=cfg.name.replace("-", "_"))
+    seconds = time.time() - t0
+    log(f"[{cfg.name}] trained in {seconds:.0f} s ({macs_of(stages)} MACs/window)")
+    return save_run(cfg, ds, transform, stages, seconds, out_dir)
+
+
+def predict_std(model, z: np.ndarray, batch: int = 4096) -> np.ndarray:
+    return np.concatenate([np.asarray(model(z[i:i + batch], training=False)) for i in range(0, len(z), batch)])
+
+
+def macs_of(stages) -> int:
+    return sum(macs(s) for s in stages)
+
+
+def save_run(cfg: RecipeConfig, ds: Dataset, transform, stages, seconds: float, out_dir) -> Path:
+    run = Path(out_dir) / cfg.name
+    run.mkdir(parents=True, exist_ok=True)
+    transform.save(run / "transform.keras")
+    info = {
+        "recipe": cfg.name, "config": json.loads(json.dumps(asdict(cfg))),
+        "feature_set": ds.features.name, "channels": list(ds.features.channels),
+        "units": list(ds.features.units), "sample_rate": ds.sample_rate,
+        "window": ds.config.window, "stride": ds.config.stride,
+        "activities": {"all": list(ds.activities), "required": list(cfg.required),
+                       "sensitive": list(cfg.sensitive), "neutral": list(cfg.neutral)},
+        "protected": ["gender" if cfg.secret == "gender" else "identity"],
+        "norm": {"mean": ds.mean.tolist(), "std": ds.std.tolist()},
+        "data_sha256": ds.checksum, "train_seconds": round(seconds, 1),
+        "macs_per_window": macs_of(stages), "parameters": int(transform.count_params()),
+    }
+    (run / "run.json").write_text(json.dumps(info, indent=2))
+    return run
+
+
+def tiny(cfg: RecipeConfig) -> RecipeConfig:
+    """The same recipe at smoke-test size (tests, CI)."""
+    return replace(cfg, rae_epochs=1, rounds=1, aae_epochs_per_round=1, aae_warmup_epochs=1,
+                   adversary=replace(cfg.adversary, epochs=1), train_subsample=40)

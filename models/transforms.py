@@ -1,0 +1,80 @@
+"""Transforms under evaluation: anything mapping raw windows ``[n, window, channels]`` (physical
+units) to windows of the same shape and units. The evaluation report takes any of these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class Identity:
+    """Raw data, untouched: the reference every privacy number is read against."""
+
+    name = "raw"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32)
+
+
+@dataclass
+class Resample:
+    """Baseline: downsample to ``factor`` times fewer samples and interpolate back (a lower rate)."""
+
+    factor: int = 5
+
+    @property
+    def name(self) -> str:
+        return f"resample/{self.factor}"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n, w, c = x.shape
+        keep = np.arange(0, w, self.factor)
+        t = np.arange(w)
+        out = np.empty_like(x, dtype=np.float32)
+        for i in range(c):
+            xi = x[:, keep, i]
+            out[:, :, i] = np.stack([np.interp(t, keep, row) for row in xi]) if n else xi
+        return out
+
+
+@dataclass
+class Noise:
+    """Baseline: additive Gaussian noise of ``scale`` times each channel's std (fixed seed)."""
+
+    scale: float = 0.5
+    std: np.ndarray | None = None
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"noise/{self.scale:g}std"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(self.seed + len(x))
+        std = self.std if self.std is not None else x.reshape(-1, x.shape[-1]).std(0)
+        return (x + rng.normal(size=x.shape) * self.scale * std).astype(np.float32)
+
+
+class KerasRun:
+    """A trained run directory (docs/run_dir.md): standardise, ``transform.keras``, de-standardise."""
+
+    def __init__(self, run_dir: str | Path):
+        import keras
+
+        self.dir = Path(run_dir)
+        self.info = json.loads((self.dir / "run.json").read_text())
+        self.model = keras.models.load_model(self.dir / "transform.keras", compile=False)
+        self.mean = np.asarray(self.info["norm"]["mean"], np.float32)
+        self.std = np.asarray(self.info["norm"]["std"], np.float32)
+        self.name = f"{self.info['recipe']} (keras float32)"
+
+    def __call__(self, x: np.ndarray, batch: int = 2048) -> np.ndarray:
+        out = []
+        for i in range(0, len(x), batch):
+            z = (x[i:i + batch] - self.mean) / self.std
+            out.append(np.asarray(self.model(z, training=False)) * self.std + self.mean)
+        return np.concatenate(out).astype(np.float32) if out else np.asarray(x, np.float32)
