@@ -1,0 +1,412 @@
+"""An emulated wearable: a bumble GATT peripheral that streams a recording under a device profile.
+
+In-process (tests, demo)::
+
+    async with VirtualRadio() as radio, EmulatedWearable(recording, profile="ours", speed=10,
+                                                         radio=radio) as wearable:
+        await wearable.finished.wait()
+
+or in its own process over a bumble transport (``edge-runtime emulate REC --link 127.0.0.1:PORT``).
+The recording clock runs only while a central is streaming: a disconnect pauses playback and the
+next connection resumes where it stopped, so with no faults every sample is sent exactly once.
+Fault switches (:class:`Faults`) drop, reorder, corrupt, stall and disconnect, from a seeded RNG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from bumble import hci
+from bumble.att import ATT_Error, ErrorCode
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Device
+from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.host import Host
+
+from edge_runtime.errors import UserError
+from edge_runtime.recording import Recording, load_samples
+from firmware_bridge import protocol, thingy52
+
+log = logging.getLogger(__name__)
+
+FIRMWARE_VERSION = "emu-1.0.0"
+MAX_ADV_NAME = 8  # flags + one 128-bit UUID leave 10 bytes of a 31-byte legacy advertisement
+
+
+@dataclass(frozen=True)
+class Faults:
+    drop: float = 0.0  # probability that a frame is not sent (its sequence number is used up)
+    reorder: float = 0.0  # probability that a frame is held back and sent after the next one
+    corrupt: float = 0.0  # probability that a frame is mangled (bit flips or wrong length)
+    stall_every: float = 0.0  # recording seconds between stalls (0: never)
+    stall_for: float = 0.0  # wall seconds a stall lasts
+    disconnect_every: float = 0.0  # recording seconds between forced disconnects (0: never)
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, spec: str) -> "Faults":
+        """``drop=0.1,reorder=0.05,corrupt=0.02,stall=5:1.5,disconnect=10,seed=3`` ("" = none)."""
+        kw: dict = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, _, val = part.partition("=")
+            try:
+                if key == "stall":
+                    every, _, dur = val.partition(":")
+                    kw["stall_every"], kw["stall_for"] = float(every), float(dur or 1.0)
+                elif key == "disconnect":
+                    kw["disconnect_every"] = float(val)
+                elif key == "seed":
+                    kw["seed"] = int(val)
+                elif key in ("drop", "reorder", "corrupt"):
+                    kw[key] = float(val)
+                else:
+                    raise UserError(f"unknown fault {key!r} (drop, reorder, corrupt, stall, disconnect, seed)")
+            except ValueError:
+                raise UserError(f"bad fault value {part!r}") from None
+        for k in ("drop", "reorder", "corrupt"):
+            if not 0.0 <= kw.get(k, 0.0) < 1.0:
+                raise UserError(f"fault {k} must be a probability in [0, 1)")
+        return cls(**kw)
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self) if f.name != "seed")
+
+
+@dataclass
+class EmulatorStats:
+    frames_sent: int = 0
+    samples_sent: int = 0
+    dropped: int = 0
+    reordered: int = 0
+    corrupted: int = 0
+    stalls: int = 0
+    forced_disconnects: int = 0
+    connections: int = 0
+    dropped_seqs: list[int] = field(default_factory=list)
+
+
+class _Peripheral:
+    """The profile-specific half: GATT table, advertisement and frame encoding."""
+
+    advertised_uuid: str
+
+    def __init__(self, wearable: "EmulatedWearable"):
+        self.w = wearable
+
+    def services(self) -> list[Service]:
+        raise NotImplementedError
+
+    def samples_per_frame(self, att_mtu: int) -> int:
+        raise NotImplementedError
+
+    def encode(self, seq: int, t_us: int, counts: np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def quantize(self, raw: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def corrupt(self, frame: bytes, rng: random.Random) -> bytes:
+        if rng.random() < 0.5:
+            return frame[: rng.randrange(0, len(frame))]
+        return frame + bytes([rng.randrange(256)])
+
+
+class _OursPeripheral(_Peripheral):
+    advertised_uuid = protocol.SERVICE_UUID
+
+    def services(self) -> list[Service]:
+        w = self.w
+        self.data = Characteristic(protocol.DATA_UUID, Characteristic.Properties.NOTIFY, Characteristic.READABLE, b"")
+        config = Characteristic(protocol.CONFIG_UUID, Characteristic.Properties.READ, Characteristic.READABLE,
+                                CharacteristicValue(read=lambda conn: protocol.encode_config(w.config)))
+        control = Characteristic(protocol.CONTROL_UUID, Characteristic.Properties.WRITE, Characteristic.WRITEABLE,
+                                 CharacteristicValue(write=self._on_control))
+        return [Service(protocol.SERVICE_UUID, [self.data, config, control])]
+
+    def _on_control(self, connection, value: bytes) -> None:
+        try:
+            op, rate = protocol.decode_control(value)
+        except protocol.FrameError:
+            raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED) from None
+        if op == protocol.OP_START:
+            self.w._set_streaming(connection, True)
+        elif op == protocol.OP_STOP:
+            self.w._set_streaming(connection, False)
+        elif not self.w._set_rate(rate):
+            raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED)
+
+    def samples_per_frame(self, att_mtu: int) -> int:
+        return protocol.max_samples(att_mtu)
+
+    def quantize(self, raw: np.ndarray) -> np.ndarray:
+        cfg = self.w.config
+        scale = np.array([cfg.acc_scale] * 3 + [cfg.gyro_scale] * 3, np.float64)
+        return protocol.quantize(raw, scale)
+
+    def encode(self, seq: int, t_us: int, counts: np.ndarray) -> bytes:
+        return protocol.encode_frame(seq, t_us, counts)
+
+    def corrupt(self, frame: bytes, rng: random.Random) -> bytes:
+        if rng.random() < 0.5:
+            return super().corrupt(frame, rng)
+        i = rng.randrange(len(frame))
+        return frame[:i] + bytes([frame[i] ^ (1 << rng.randrange(8))]) + frame[i + 1:]
+
+
+class _ThingyPeripheral(_Peripheral):
+    advertised_uuid = thingy52.CONFIGURATION_SERVICE_UUID
+
+    def services(self) -> list[Service]:
+        w = self.w
+        name = Characteristic(thingy52.BASE_UUID.format(0x0101), Characteristic.Properties.READ,
+                              Characteristic.READABLE, w.name.encode())
+        self.data = Characteristic(thingy52.RAW_DATA_UUID, Characteristic.Properties.NOTIFY,
+                                   Characteristic.READABLE, b"")
+        self.data.on(Characteristic.EVENT_SUBSCRIPTION,
+                     lambda conn, notify, indicate: w._set_streaming(conn, notify))
+        config = Characteristic(thingy52.MOTION_CONFIG_UUID,
+                                Characteristic.Properties.READ | Characteristic.Properties.WRITE,
+                                Characteristic.READABLE | Characteristic.WRITEABLE,
+                                CharacteristicValue(read=lambda conn: thingy52.encode_config(w.thingy_config),
+                                                    write=self._on_config))
+        return [Service(thingy52.CONFIGURATION_SERVICE_UUID, [name]),
+                Service(thingy52.MOTION_SERVICE_UUID, [config, self.data])]
+
+    def _on_config(self, connection, value: bytes) -> None:
+        try:
+            cfg = thingy52.decode_config(value)
+        except protocol.FrameError:
+            raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED) from None
+        if not self.w._set_rate(cfg.motion_freq_hz):
+            raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED)
+        self.w.thingy_config = cfg
+
+    def samples_per_frame(self, att_mtu: int) -> int:
+        return 1
+
+    def quantize(self, raw: np.ndarray) -> np.ndarray:
+        acc, gyro = thingy52.physical_to_counts(raw)
+        return np.concatenate([acc, gyro], axis=1)
+
+    def encode(self, seq: int, t_us: int, counts: np.ndarray) -> bytes:
+        row = counts[0]
+        return thingy52.encode_raw(row[0:3], row[3:6])
+
+
+_PERIPHERALS = {"ours": _OursPeripheral, "thingy52": _ThingyPeripheral}
+
+
+class EmulatedWearable:
+    """Streams ``recording`` (a :class:`Recording`, our CSV or a MotionSense CSV) as a BLE wearable."""
+
+    def __init__(self, recording: Recording | str | Path, *, profile: str = "ours", speed: float = 1.0,
+                 faults: Faults = Faults(), name: str | None = None, address: str | hci.Address | None = None,
+                 radio=None, transport: str | None = None, acc_range_g: int = 16, gyro_range_dps: int = 2000,
+                 repeat: bool = False):
+        if profile not in _PERIPHERALS:
+            raise UserError(f"unknown profile {profile!r}; known: {', '.join(_PERIPHERALS)}")
+        if speed <= 0:
+            raise UserError("speed must be > 0")
+        self.recording = recording if isinstance(recording, Recording) else load_samples(recording)
+        if len(self.recording) == 0:
+            raise UserError("the recording has no samples")
+        self.profile = profile
+        self.speed = float(speed)
+        self.faults = faults
+        self.repeat = repeat
+        self.name = name or ("Thingy" if profile == "thingy52" else "EdgeIMU")
+        if len(self.name.encode()) > MAX_ADV_NAME:
+            raise UserError(f"device name {self.name!r} is longer than {MAX_ADV_NAME} bytes (it must fit an advertisement)")
+        self.address = hci.Address(str(address or "C0:ED:6E:00:00:01"), hci.Address.RANDOM_DEVICE_ADDRESS)
+        self.native_rate = float(round(self.recording.sample_rate, 3)) or 50.0
+        self.rate = self.native_rate
+        self._step = 1
+        self.config = protocol.Config.for_ranges(self.rate, acc_range_g, gyro_range_dps, FIRMWARE_VERSION)
+        self.thingy_config = thingy52.MotionConfig(motion_freq_hz=int(round(self.rate)))
+        if profile == "thingy52" and not thingy52.MPU_FREQ_MIN <= round(self.rate) <= thingy52.MPU_FREQ_MAX:
+            raise UserError(f"a Thingy:52 streams at 5..200 Hz; the recording is at {self.rate:g} Hz")
+        self._radio = radio
+        self._transport_spec = transport
+        self._transport = None
+        self._peripheral = _PERIPHERALS[profile](self)
+        self.stats = EmulatorStats()
+        self.finished = asyncio.Event()
+        self.position = 0  # next sample index
+        self._streaming_conn = None
+        self._streaming = asyncio.Event()
+        self._seq = 0
+        self._rng = random.Random(faults.seed)
+        self._task: asyncio.Task | None = None
+        self.device: Device | None = None
+
+    # ----------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        if self._radio is not None:
+            controller, sink = self._radio.open_host(f"emu-{self.name}")
+            self.device = Device(name=self.name, address=self.address, host=Host(controller, sink))
+        else:
+            from bumble.transport import open_transport
+
+            self._transport = await open_transport(self._transport_spec or "")
+            self.device = Device.with_hci(self.name, self.address, self._transport.source, self._transport.sink)
+        for service in self._peripheral.services():
+            self.device.add_service(service)
+        self.device.on("connection", self._on_connection)
+        await self.device.power_on()
+        await self._advertise()
+        self._task = asyncio.create_task(self._play(), name=f"emulate-{self.name}")
+
+    async def _advertise(self) -> None:
+        ad = AdvertisingData([
+            (AdvertisingData.FLAGS, bytes([0x06])),
+            (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, bytes(UUID(self._peripheral.advertised_uuid))),
+            (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+        ])
+        await self.device.start_advertising(advertising_data=bytes(ad), auto_restart=True,
+                                            advertising_interval_min=50, advertising_interval_max=50)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        if self.device is not None:
+            try:
+                await self.device.power_off()
+            except Exception:
+                log.debug("power off failed", exc_info=True)
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+
+    async def __aenter__(self) -> "EmulatedWearable":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def run_until_finished(self) -> None:
+        await self.finished.wait()
+
+    # ------------------------------------------------------------------------------- connections
+    def _on_connection(self, connection) -> None:
+        self.stats.connections += 1
+        connection.on("disconnection", lambda reason: self._on_disconnection(connection))
+
+    def _on_disconnection(self, connection) -> None:
+        if self._streaming_conn is connection:
+            self._set_streaming(connection, False)
+
+    def _set_streaming(self, connection, on: bool) -> None:
+        if on:
+            self._streaming_conn = connection
+            self._streaming.set()
+        elif self._streaming_conn is connection:
+            self._streaming_conn = None
+            self._streaming.clear()
+
+    def _set_rate(self, rate: int) -> bool:
+        """Decimate the recording to ``rate`` when it divides the native rate."""
+        step = self.native_rate / rate
+        if rate <= 0 or abs(step - round(step)) > 1e-9 or round(step) < 1:
+            return False
+        self._step = int(round(step))
+        self.rate = self.native_rate / self._step
+        self.config = protocol.Config.for_ranges(self.rate, self.config.acc_range_g, self.config.gyro_range_dps,
+                                                 FIRMWARE_VERSION)
+        return True
+
+    # ---------------------------------------------------------------------------------- playback
+    async def _play(self) -> None:
+        rec = self.recording
+        n = len(rec)
+        loop = asyncio.get_running_loop()
+        held: bytes | None = None  # a frame held back for reordering
+        since_stall = since_disconnect = 0.0
+        while True:
+            if self.position >= n:
+                if held is not None and self._streaming_conn is not None:
+                    await self._notify(held)
+                    held = None
+                self.finished.set()
+                if not self.repeat:
+                    return
+                self.position = 0
+            await self._streaming.wait()
+            conn = self._streaming_conn
+            if conn is None:
+                continue
+            anchor_wall, anchor_t = loop.time(), rec.t[self.position]
+            while self._streaming_conn is conn and self.position < n:
+                k = self._peripheral.samples_per_frame(conn.att_mtu)
+                idx = np.arange(self.position, min(n, self.position + k * self._step), self._step)
+                due = anchor_wall + (rec.t[idx[-1]] - anchor_t) / self.speed
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if self._streaming_conn is not conn:
+                    break
+                counts = self._peripheral.quantize(rec.raw[idx])
+                frame = self._peripheral.encode(self._seq, int(round(rec.t[idx[0]] * 1e6)), counts)
+                seq = self._seq
+                self._seq = (self._seq + 1) & 0xFFFF
+                self.position = int(idx[-1]) + 1
+                self.stats.samples_sent += len(idx)
+                frame_span = (len(idx)) / self.rate
+                held = await self._emit(frame, seq, held)
+                since_stall += frame_span
+                since_disconnect += frame_span
+                f = self.faults
+                if f.stall_every and since_stall >= f.stall_every:
+                    since_stall = 0.0
+                    self.stats.stalls += 1
+                    await asyncio.sleep(f.stall_for)
+                    anchor_wall, anchor_t = loop.time(), rec.t[min(self.position, n - 1)]
+                if f.disconnect_every and since_disconnect >= f.disconnect_every:
+                    since_disconnect = 0.0
+                    self.stats.forced_disconnects += 1
+                    if held is not None:
+                        await self._notify(held)
+                        held = None
+                    await asyncio.sleep(0.01)  # let queued notifications reach the link first
+                    self._set_streaming(conn, False)
+                    try:
+                        await conn.disconnect()
+                    except Exception:
+                        log.debug("forced disconnect failed", exc_info=True)
+                    break
+
+    async def _emit(self, frame: bytes, seq: int, held: bytes | None) -> bytes | None:
+        """Apply the fault switches to one frame; returns the frame now held back, if any."""
+        f, rng = self.faults, self._rng
+        if f.drop and rng.random() < f.drop:
+            self.stats.dropped += 1
+            self.stats.dropped_seqs.append(seq)
+            return held
+        if f.corrupt and rng.random() < f.corrupt:
+            self.stats.corrupted += 1
+            frame = self._peripheral.corrupt(frame, rng)
+        if held is None and f.reorder and rng.random() < f.reorder:
+            self.stats.reordered += 1
+            return frame
+        await self._notify(frame)
+        if held is not None:
+            await self._notify(held)
+        return None
+
+    async def _notify(self, frame: bytes) -> None:
+        conn = self._streaming_conn
+        if conn is None:
+            return
+        await self.device.notify_subscriber(conn, self._peripheral.data, frame)
+        self.stats.frames_sent += 1
