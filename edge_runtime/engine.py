@@ -1,0 +1,429 @@
+"""The streaming engine: raw IMU samples per device in, transformed windows out, fail closed.
+
+Per device, a batch of timestamped raw samples (acceleration xyz in g including gravity, angular
+rate xyz in rad/s; other units are converted here, at the edge, from an explicit :class:`RawUnits`)
+goes through
+
+    units -> the bundle's features (e.g. magnitudes) -> resampling to the bundle's rate
+          -> a window every ``stride`` grid samples -> the bundle's fused transform -> a record
+
+and comes out as :class:`~edge_runtime.record.TransformedWindow` records. The engine never emits
+anything but a model output: a window whose transform fails for any reason (the interpreter raises,
+the output has the wrong shape, holds NaN/inf, or is the input itself) is dropped and counted per
+device with its reason, and nothing of it leaves. Records look alike whatever the model did: same
+fields, same size, one per ``stride`` samples of a continuous timeline.
+
+Consumers: ``Engine(bundle).push(device_id, t, raw)`` returns the windows that batch completed;
+``engine.stream(batches)`` / ``engine.pump(batches, sink)`` consume an async iterator of
+``(device_id, t[n], raw[n, 6])`` batches (the BLE ingestion stream); ``engine.stats()`` gives the
+per-device counters. :func:`transform_windows` transforms ready-made windows in bulk (the offline
+transform and the deployed-path evaluation) through the same fail-closed guard.
+
+An engine is not thread-safe: use it from one thread (or one event loop).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+
+import numpy as np
+
+from edge_runtime.errors import BundleError, UserError
+from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
+from edge_runtime.record import TransformedWindow
+from edge_runtime.resample import DEFAULT_MAX_GAP_S, Resampler
+
+STANDARD_GRAVITY = 9.80665  # m/s^2 per g
+
+ACC_UNITS: dict[str, float] = {"g": 1.0, "mg": 1e-3, "m/s^2": 1.0 / STANDARD_GRAVITY, "m/s2": 1.0 / STANDARD_GRAVITY}
+GYRO_UNITS: dict[str, float] = {
+    "rad/s": 1.0,
+    "mrad/s": 1e-3,
+    "deg/s": math.pi / 180.0,
+    "dps": math.pi / 180.0,
+    "mdps": math.pi / 180.0e3,
+}
+
+# Why a window was dropped. No reason ever depends on what the window contains (class, activity).
+DROP_REASONS = ("interpreter", "shape", "nan_input", "nan_output", "passthrough")
+
+
+@dataclass(frozen=True)
+class RawUnits:
+    """Units the device reports in; converted to g and rad/s before anything else happens."""
+
+    acc: str = "g"
+    gyro: str = "rad/s"
+
+    def __post_init__(self) -> None:
+        if self.acc not in ACC_UNITS:
+            raise UserError(f"unknown acceleration unit {self.acc!r}; known: {', '.join(ACC_UNITS)}")
+        if self.gyro not in GYRO_UNITS:
+            raise UserError(f"unknown angular rate unit {self.gyro!r}; known: {', '.join(GYRO_UNITS)}")
+
+    @classmethod
+    def parse(cls, value: "RawUnits | tuple[str, str] | str | None") -> "RawUnits":
+        """``RawUnits``, ``("m/s^2", "deg/s")`` or ``"m/s^2,deg/s"``; ``None`` is g and rad/s."""
+        if value is None:
+            return cls()
+        if isinstance(value, RawUnits):
+            return value
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",")]
+            if len(parts) != 2:
+                raise UserError(f"units {value!r}: expected 'ACC,GYRO', e.g. 'm/s^2,deg/s'")
+            return cls(*parts)
+        acc, gyro = value
+        return cls(acc, gyro)
+
+    def scale(self) -> np.ndarray | None:
+        """Per-column factor to g / rad/s, or ``None`` when already there."""
+        a, g = ACC_UNITS[self.acc], GYRO_UNITS[self.gyro]
+        if a == 1.0 and g == 1.0:
+            return None
+        return np.array([a, a, a, g, g, g], dtype=np.float64)
+
+
+@dataclass
+class DeviceStats:
+    """Counters of one device's stream. Never per class: they would reveal what the wearer did."""
+
+    batches: int = 0
+    batches_malformed: int = 0  # wrong shapes: the whole batch is dropped
+    samples_in: int = 0
+    samples_invalid: int = 0
+    samples_out_of_order: int = 0
+    samples_resampled: int = 0
+    restarts: int = 0  # long gaps: the partial window is discarded, a new timeline starts
+    windows_emitted: int = 0
+    windows_dropped: int = 0
+    drops: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# The fail-closed transform of one window
+
+
+class GuardedTransform:
+    """Runs one window through the model; returns its output, or ``None`` and why it was dropped.
+
+    What comes back is always the model's output and never the input: a failing invoke, a wrong
+    output shape, a non-finite value, or an output bit-identical to the input (a graph that does not
+    transform) all drop the window.
+    """
+
+    def __init__(self, interpreter: WindowInterpreter, window: int, channels: int):
+        self.interpreter = interpreter
+        self.shape = (1, window, channels)
+        self.window = window
+        self.channels = channels
+        if tuple(interpreter.input_shape) != self.shape:
+            raise BundleError(f"the model takes {list(interpreter.input_shape)}, the bundle says {list(self.shape)}")
+        declared = getattr(interpreter, "output_shape_signature", interpreter.output_shape)
+        if len(declared) != 3 or any(d not in (-1, s) for d, s in zip(declared, self.shape)):
+            raise BundleError(f"the model returns {list(declared)}, the bundle says {list(self.shape)}")
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """``x`` ``[window, channels]`` float32 -> ``(y [window, channels], None)`` or ``(None, reason)``."""
+        x1 = np.asarray(x, dtype=np.float32).reshape(self.shape)
+        if not np.isfinite(x1).all():
+            return None, "nan_input"
+        try:
+            y = self.interpreter.run(x1)
+        except Exception:  # InterpreterError, or anything else a backend throws: one failed window
+            return None, "interpreter"
+        if type(y) is not np.ndarray or y.shape != self.shape or y.dtype != np.float32:
+            return None, "shape"
+        if not np.isfinite(y).all():
+            return None, "nan_output"
+        if y.tobytes() == x1.tobytes():  # the graph handed its input back
+            return None, "passthrough"
+        return y.reshape(self.window, self.channels), None
+
+
+def _load(bundle: Any) -> Any:
+    from edge_runtime.bundle import Bundle, load_bundle
+
+    return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+
+
+def _interpreter_for(bundle: Any, backend: str | None, num_threads: int) -> WindowInterpreter:
+    return TFLiteInterpreter.from_bundle(bundle, backend=backend, num_threads=num_threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming
+
+
+class _Device:
+    def __init__(self, rate: float, channels: int, max_gap: float):
+        self.resampler = Resampler(rate=rate, channels=channels, max_gap=max_gap)
+        self.values = np.zeros((0, channels), dtype=np.float32)  # grid samples not yet released
+        self.times = np.zeros(0, dtype=np.float64)
+        self.skip = 0  # grid samples still to discard before the next window (stride > window)
+        self.seq = 0
+        self.stats = DeviceStats()
+
+    def restart_window(self) -> None:
+        self.values = self.values[:0]
+        self.times = self.times[:0]
+        self.skip = 0
+
+
+class Engine:
+    """Per-device streaming transform with one bundle. See the module docstring."""
+
+    def __init__(
+        self,
+        bundle: Any,
+        *,
+        stride: int | None = None,
+        units: RawUnits | tuple[str, str] | str | None = None,
+        max_gap: float = DEFAULT_MAX_GAP_S,
+        interpreter: WindowInterpreter | None = None,
+        backend: str | None = None,
+        num_threads: int = 1,
+    ):
+        self.units = RawUnits.parse(units)
+        self._scale = self.units.scale()
+        if stride is not None and (not isinstance(stride, (int, np.integer)) or stride < 1):
+            raise UserError(f"stride must be a positive number of samples, got {stride!r}")
+        if not (max_gap > 0):
+            raise UserError(f"max_gap must be positive seconds, got {max_gap!r}")
+        self._stride_option = stride
+        self.max_gap = float(max_gap)
+        self._backend, self._num_threads = backend, num_threads
+        self._devices: dict[str, _Device] = {}
+        self._use(_load(bundle), interpreter)
+
+    def _use(self, bundle: Any, interpreter: WindowInterpreter | None) -> None:
+        interp = interpreter or _interpreter_for(bundle, self._backend, self._num_threads)
+        guard = GuardedTransform(interp, bundle.window, bundle.n_channels)
+        self.bundle = bundle
+        self.guard = guard
+        self.window = bundle.window
+        self.stride = int(self._stride_option or bundle.window)
+        self.sample_rate = bundle.sample_rate
+        self.feature_set = bundle.feature_set
+        self.channels, self.units_out = bundle.channels, bundle.units
+        self._bundle_id, self._bundle_version = bundle.id, bundle.version
+
+    @property
+    def interpreter(self) -> WindowInterpreter:
+        return self.guard.interpreter
+
+    def replace_bundle(self, bundle: Any, interpreter: WindowInterpreter | None = None) -> None:
+        """Switch to another bundle (a reload). Sequence numbers and counters carry on; partial
+        windows restart unless rate, window and channels are unchanged. A bundle that fails to load
+        raises and leaves the current one in place."""
+        new = _load(bundle)
+        same = (new.sample_rate, new.window, new.channels) == (self.sample_rate, self.window, self.channels)
+        self._use(new, interpreter)
+        if not same:
+            for dev in self._devices.values():
+                dev.resampler = Resampler(rate=self.sample_rate, channels=len(self.channels), max_gap=self.max_gap)
+                dev.restart_window()
+
+    # -- devices ------------------------------------------------------------------------------
+
+    def _device(self, device_id: str) -> _Device:
+        dev = self._devices.get(device_id)
+        if dev is None:
+            dev = self._devices[device_id] = _Device(self.sample_rate, len(self.channels), self.max_gap)
+        return dev
+
+    def devices(self) -> list[str]:
+        return list(self._devices)
+
+    def forget(self, device_id: str) -> None:
+        """Drop a device's state (its partial window is discarded, never emitted)."""
+        self._devices.pop(device_id, None)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per-device counters: ``{device_id: {samples_in, windows_emitted, windows_dropped, drops, ...}}``."""
+        out = {}
+        for device_id, dev in self._devices.items():
+            r = dev.resampler.counters
+            s = dev.stats
+            s.samples_in, s.samples_invalid = r.samples_in, r.samples_invalid
+            s.samples_out_of_order, s.samples_resampled, s.restarts = r.samples_out_of_order, r.samples_out, r.restarts
+            out[device_id] = s.to_dict()
+        return out
+
+    def totals(self) -> dict[str, int]:
+        """The counters summed over devices (drops flattened as ``drops_<reason>``)."""
+        total: dict[str, int] = {}
+        for s in self.stats().values():
+            for k, v in s.items():
+                if k == "drops":
+                    for reason, n in v.items():
+                        total[f"drops_{reason}"] = total.get(f"drops_{reason}", 0) + n
+                else:
+                    total[k] = total.get(k, 0) + v
+        return total
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    def push(self, device_id: str, t: Any, raw: Any) -> list[TransformedWindow]:
+        """Add a batch of samples ``t[n]`` (seconds), ``raw[n, 6]``; return the windows it completed."""
+        dev = self._device(str(device_id))
+        dev.stats.batches += 1
+        try:
+            t = np.asarray(t, dtype=np.float64).reshape(-1)
+            raw = np.asarray(raw)
+            if raw.ndim != 2 or raw.shape != (t.shape[0], 6) or raw.dtype.kind not in "fiu":
+                raise ValueError(raw.shape)
+        except (ValueError, TypeError):
+            dev.stats.batches_malformed += 1
+            return []
+        if t.shape[0] == 0:
+            return []
+        if self._scale is not None:
+            raw = raw * self._scale
+        with np.errstate(invalid="ignore", over="ignore"):
+            feats = self.feature_set.from_raw(raw)
+        out: list[TransformedWindow] = []
+        for chunk in dev.resampler.push(t, feats):
+            if chunk.restart:
+                dev.restart_window()
+            self._add(device_id, dev, chunk.times, chunk.values, out)
+        return out
+
+    def _add(self, device_id: str, dev: _Device, times: np.ndarray, values: np.ndarray, out: list) -> None:
+        if dev.skip:
+            k = min(dev.skip, times.shape[0])
+            times, values, dev.skip = times[k:], values[k:], dev.skip - k
+        if dev.values.shape[0]:
+            values = np.concatenate((dev.values, values))
+            times = np.concatenate((dev.times, times))
+        w, s = self.window, self.stride
+        start = 0
+        n = values.shape[0]
+        while n - start >= w:
+            record = self._transform(device_id, dev, times[start], values[start:start + w])
+            if record is not None:
+                out.append(record)
+            start += s
+        if start > n:  # stride longer than the window: the rest of the gap comes later
+            dev.skip = start - n
+            start = n
+        dev.values, dev.times = values[start:], times[start:]
+
+    def _transform(self, device_id: str, dev: _Device, start_time: float, x: np.ndarray) -> TransformedWindow | None:
+        y, reason = self.guard(x)
+        if y is None:
+            dev.stats.windows_dropped += 1
+            dev.stats.drops[reason] += 1
+            return None
+        record = TransformedWindow(
+            device_id=device_id,
+            seq=dev.seq,
+            start_time=float(start_time),
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            units=self.units_out,
+            values=y,
+            bundle_id=self._bundle_id,
+            bundle_version=self._bundle_version,
+        )
+        dev.seq += 1
+        dev.stats.windows_emitted += 1
+        return record
+
+    # -- async consumers ----------------------------------------------------------------------
+
+    async def stream(self, batches: AsyncIterable[Any]) -> AsyncIterator[TransformedWindow]:
+        """Transformed windows from an async iterator of ``(device_id, t[n], raw[n, 6])`` batches.
+
+        A batch may also be an object with ``device_id``, ``t`` and ``raw`` (or ``samples``) attributes.
+        """
+        async for batch in batches:
+            device_id, t, raw = unpack_batch(batch)
+            for record in self.push(device_id, t, raw):
+                yield record
+
+    async def pump(
+        self,
+        batches: AsyncIterable[Any],
+        sink: Callable[[TransformedWindow], Awaitable[None] | None],
+    ) -> int:
+        """Feed every window of ``batches`` to ``sink`` (sync or async); return how many were sent."""
+        sent = 0
+        async for record in self.stream(batches):
+            result = sink(record)
+            if inspect.isawaitable(result):
+                await result
+            sent += 1
+        return sent
+
+
+def unpack_batch(batch: Any) -> tuple[str, Any, Any]:
+    if isinstance(batch, tuple) and len(batch) == 3:
+        return batch
+    raw = getattr(batch, "raw", None)
+    if raw is None:
+        raw = getattr(batch, "samples")
+    return batch.device_id, batch.t, raw
+
+
+# --------------------------------------------------------------------------------------------
+# Bulk: ready-made windows (offline transform, deployed-path evaluation)
+
+
+def transform_windows(
+    bundle: Any,
+    windows: np.ndarray,
+    *,
+    out: np.ndarray | None = None,
+    interpreter: WindowInterpreter | None = None,
+    backend: str | None = None,
+    batch_size: int = 1024,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Transform ``windows[n, window, channels]`` (the bundle's features, physical units).
+
+    Returns ``(values, ok)``: ``values`` ``[n, window, channels]`` float32 (written into ``out`` when
+    given) and ``ok`` ``[n]`` bool. A dropped window (any failure, see :class:`GuardedTransform`) is
+    all NaN in ``values`` and ``False`` in ``ok``: its input never reaches the output. ``windows``
+    may be a memory map: it is read ``batch_size`` windows at a time. ``progress(k)`` is called with
+    the number of windows done after each batch.
+    """
+    b = _load(bundle)
+    shape = (b.window, b.n_channels)
+    if windows.ndim != 3 or tuple(windows.shape[1:]) != shape:
+        raise UserError(
+            f"windows have shape {list(windows.shape)}; the bundle {b.id} takes [n, {b.window}, {b.n_channels}] "
+            f"({', '.join(b.channels)} in {', '.join(b.units)})"
+        )
+    guard = GuardedTransform(interpreter or _interpreter_for(b, backend, 1), b.window, b.n_channels)
+    n = windows.shape[0]
+    if out is None:
+        out = np.empty((n,) + shape, dtype=np.float32)
+    elif out.shape != (n,) + shape:
+        raise UserError(f"output array has shape {list(out.shape)}, expected {[n, *shape]}")
+    ok = np.zeros(n, dtype=bool)
+    for lo in range(0, n, batch_size):
+        hi = min(lo + batch_size, n)
+        block = np.asarray(windows[lo:hi], dtype=np.float32)
+        result = np.full(block.shape, np.nan, dtype=np.float32)
+        for i in range(hi - lo):
+            y, _reason = guard(block[i])
+            if y is not None:
+                result[i] = y
+                ok[lo + i] = True
+        out[lo:hi] = result
+        if progress is not None:
+            progress(hi - lo)
+    return out, ok
+
+
+def stack_values(records: Iterable[TransformedWindow]) -> np.ndarray:
+    """Records' values as ``[n, window, channels]`` (for tools and tests)."""
+    values = [r.values for r in records]
+    return np.stack(values) if values else np.zeros((0, 0, 0), dtype=np.float32)

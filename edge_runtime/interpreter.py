@@ -1,0 +1,231 @@
+"""The TFLite interpreter behind one small abstract class, whichever LiteRT flavour is installed.
+
+A bundle's model is one fused graph: a physical-unit window ``[1, window, channels]`` in, the
+transformed window of the same shape out. :class:`WindowInterpreter` is that contract;
+:class:`TFLiteInterpreter` implements it on top of the first backend that imports:
+
+1. ``ai_edge_litert`` (LiteRT, the supported edge install),
+2. ``tflite_runtime`` (the older standalone wheel, common on ARM boards),
+3. ``tensorflow.lite`` (workstations only; imported lazily, inside a function, and never when one of
+   the two above is present, so the edge path stays TensorFlow-free).
+
+Integer I/O models (full int8) are quantized and dequantized here with the scales stored in the model
+itself; when the bundle manifest documents them too, the two must agree or the model is refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from edge_runtime.errors import BundleError, UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edge_runtime.bundle import Bundle
+
+DEFAULT_SIGNATURE = "transform"
+BACKEND_ENV = "EDGE_RUNTIME_INTERPRETER"  # force a backend by name (tests, benchmarks)
+
+
+class InterpreterError(RuntimeError):
+    """A window could not be transformed (the model failed or returned something unusable)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Backends: each returns its ``Interpreter`` class; all three share the same Python API.
+
+
+def _litert() -> type:
+    return importlib.import_module("ai_edge_litert.interpreter").Interpreter
+
+
+def _tflite_runtime() -> type:
+    return importlib.import_module("tflite_runtime.interpreter").Interpreter
+
+
+def _tensorflow() -> type:
+    tf = importlib.import_module("tensorflow")  # the lazy, workstation-only fallback
+    return tf.lite.Interpreter
+
+
+BACKENDS: dict[str, Callable[[], type]] = {
+    "ai_edge_litert": _litert,
+    "tflite_runtime": _tflite_runtime,
+    "tensorflow": _tensorflow,
+}
+
+
+def load_backend(name: str | None = None) -> tuple[str, type]:
+    """``(backend name, Interpreter class)``: ``name``, ``$EDGE_RUNTIME_INTERPRETER``, else the first that imports."""
+    name = name or os.environ.get(BACKEND_ENV) or None
+    if name is not None:
+        if name not in BACKENDS:
+            raise UserError(f"unknown interpreter backend {name!r}; known: {', '.join(BACKENDS)}")
+        try:
+            return name, BACKENDS[name]()
+        except ImportError as exc:
+            raise UserError(f"interpreter backend {name!r} is not installed ({exc})") from None
+    for candidate, loader in BACKENDS.items():
+        try:
+            return candidate, loader()
+        except ImportError:
+            continue
+    raise UserError("no TFLite interpreter is installed: pip install ai-edge-litert (or tflite-runtime)")
+
+
+def available_backends() -> list[str]:
+    """Backends that import here, in order of preference (this may import TensorFlow: diagnostics only)."""
+    found = []
+    for name, loader in BACKENDS.items():
+        try:
+            loader()
+        except ImportError:
+            continue
+        found.append(name)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# The abstract contract and its TFLite implementation
+
+
+class WindowInterpreter(ABC):
+    """One window in, one transformed window out, both float32 in physical units."""
+
+    backend: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+    @abstractmethod
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[1, window, channels]`` float32 -> the model's output as float32; raises :class:`InterpreterError`."""
+
+
+class _Quant:
+    """Affine int8/uint8 I/O: real = scale * (q - zero_point). ``None`` scale means float I/O."""
+
+    def __init__(self, dtype: np.dtype, scale: float | None, zero_point: int | None):
+        self.dtype = np.dtype(dtype)
+        self.scale = scale
+        self.zero_point = zero_point or 0
+        self.is_int = self.dtype.kind in "iu"
+        if self.is_int:
+            info = np.iinfo(self.dtype)
+            self.lo, self.hi = info.min, info.max
+
+    def to_model(self, x: np.ndarray) -> np.ndarray:
+        if not self.is_int:
+            return x
+        return np.clip(np.rint(x / self.scale) + self.zero_point, self.lo, self.hi).astype(self.dtype)
+
+    def from_model(self, q: np.ndarray) -> np.ndarray:
+        if not self.is_int:
+            return q.astype(np.float32, copy=False)
+        return ((q.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
+
+
+def _quant_of(details: dict[str, Any], side: str, where: str) -> _Quant:
+    dtype = np.dtype(details["dtype"])
+    if dtype == np.float32:
+        return _Quant(dtype, None, None)
+    if dtype.kind not in "iu":
+        raise BundleError(f"{where}: model {side} dtype {dtype} is not supported (float32, int8 or uint8)")
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    if not scale:
+        raise BundleError(f"{where}: model {side} is {dtype} but carries no quantization scale")
+    return _Quant(dtype, float(scale), int(zero_point))
+
+
+class TFLiteInterpreter(WindowInterpreter):
+    """A TFLite model run through LiteRT (or a fallback backend), one window per ``invoke``.
+
+    The signature (``transform``) picks the input and output tensors; a model without signatures
+    must have exactly one input and one output. Tensors are set and read directly on the
+    interpreter, not through the signature runner, which would re-allocate on every call.
+    """
+
+    def __init__(
+        self,
+        model: bytes | str | os.PathLike,
+        *,
+        signature: str | None = DEFAULT_SIGNATURE,
+        backend: str | None = None,
+        num_threads: int = 1,
+        where: str = "model",
+    ):
+        self.backend, interpreter_class = load_backend(backend)
+        content = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+        try:
+            self._interp = interpreter_class(model_content=bytes(content), num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except Exception as exc:  # the backends raise ValueError/RuntimeError for unloadable models
+            raise BundleError(f"{where}: the {self.backend} interpreter cannot load the model ({exc})") from None
+        inp, out = self._io_details(signature, where)
+        self._in_index, self._out_index = int(inp["index"]), int(out["index"])
+        self.input_shape = tuple(int(v) for v in inp["shape"])
+        self.output_shape = tuple(int(v) for v in out["shape"])
+        # -1 marks a dimension the model only fixes at run time; the engine checks each output.
+        self.output_shape_signature = tuple(int(v) for v in out.get("shape_signature", out["shape"]))
+        self.input_quant = _quant_of(inp, "input", where)
+        self.output_quant = _quant_of(out, "output", where)
+        self.signature = signature
+
+    def _io_details(self, signature: str | None, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        sigs = self._interp.get_signature_list() if hasattr(self._interp, "get_signature_list") else {}
+        if signature and sigs:
+            if signature not in sigs:
+                raise BundleError(f"{where}: no signature {signature!r} in the model (it has {sorted(sigs)})")
+            runner = self._interp.get_signature_runner(signature)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            if len(ins) != 1 or len(outs) != 1:
+                raise BundleError(f"{where}: signature {signature!r} must have one input and one output")
+            if getattr(runner, "_subgraph_index", 0) != 0:
+                raise BundleError(f"{where}: signature {signature!r} is not the model's main graph")
+            return next(iter(ins.values())), next(iter(outs.values()))
+        ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise BundleError(f"{where}: the model must have one input and one output, has {len(ins)}/{len(outs)}")
+        return ins[0], outs[0]
+
+    @classmethod
+    def from_bundle(cls, bundle: "Bundle", *, backend: str | None = None, num_threads: int = 1) -> "TFLiteInterpreter":
+        """The bundle's model (re-checked against its checksum); I/O must match the manifest exactly."""
+        where = str(bundle.model_path)
+        interp = cls(bundle.read_model(), signature=bundle.signature, backend=backend,
+                     num_threads=num_threads, where=where)
+        want = (1, bundle.window, bundle.n_channels)
+        if interp.input_shape != want or interp.output_shape != want:
+            raise BundleError(
+                f"{where}: model I/O shapes {list(interp.input_shape)} -> {list(interp.output_shape)} "
+                f"do not match the manifest's [1, window, channels] = {list(want)}"
+            )
+        for side, quant, spec in (("input", interp.input_quant, bundle.input), ("output", interp.output_quant, bundle.output)):
+            declared = np.dtype(spec.dtype)
+            if declared != quant.dtype:
+                raise BundleError(f"{where}: model {side} is {quant.dtype}, the manifest says {declared}")
+            if quant.is_int and (
+                spec.scale is None
+                or not np.isclose(spec.scale, quant.scale, rtol=1e-6, atol=0)
+                or int(spec.zero_point or 0) != quant.zero_point
+            ):
+                raise BundleError(
+                    f"{where}: model {side} quantization ({quant.scale}, {quant.zero_point}) does not match "
+                    f"the manifest's ({spec.scale}, {spec.zero_point})"
+                )
+        return interp
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if x.shape != self.input_shape:
+            raise InterpreterError(f"input shape {x.shape} is not the model's {self.input_shape}")
+        try:
+            self._interp.set_tensor(self._in_index, self.input_quant.to_model(x))
+            self._interp.invoke()
+            y = self._interp.get_tensor(self._out_index)
+        except Exception as exc:  # any backend failure is one failed window, never a crash
+            raise InterpreterError(f"{self.backend} invoke failed: {exc}") from None
+        return self.output_quant.from_model(y)
