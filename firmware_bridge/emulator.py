@@ -280,6 +280,14 @@ class EmulatedWearable:
                 pass
             self._task = None
         if self.device is not None:
+            for adv in (self.device.legacy_advertising_set, self.device.legacy_advertiser):
+                if adv is not None:
+                    adv.auto_restart = False  # no re-advertising while going away
+            for conn in list(self.device.connections.values()):
+                try:
+                    await asyncio.wait_for(conn.disconnect(), timeout=1.0)
+                except Exception:
+                    log.debug("disconnect on stop failed", exc_info=True)
             try:
                 await self.device.power_off()
             except Exception:
