@@ -35,10 +35,19 @@ class DeviceConfig:
     id: str  # the device_id in every output record and metric
     address: str | None = None  # connect to this BLE address
     name: str | None = None  # or scan for a device advertising this name
-    emulate: str | None = None  # or start an emulated wearable streaming this recording (no hardware)
+    emulate: str | None = None  # or start an emulated wearable streaming this recording over BLE
+    replay: str | None = None  # or feed this recording straight to the engine (no BLE at all)
     profile: str = "ours"
-    emulate_speed: float = 1.0  # emulated playback speed (1 = real time)
+    emulate_speed: float = 1.0  # emulate/replay playback speed (1 = real time)
     emulate_loop: bool = True  # restart the recording when it ends
+
+    @property
+    def kind(self) -> str:
+        return "address" if self.address else "name" if self.name else "emulate" if self.emulate else "replay"
+
+    @property
+    def recording(self) -> str | None:
+        return self.emulate or self.replay
 
 
 @dataclass(frozen=True)
@@ -145,16 +154,20 @@ def _device(t: "_Table") -> DeviceConfig:
     dev_id = t.string("id", required=True)
     if not _ID.match(dev_id):
         t.fail("id", "must be 1-64 characters of letters, digits and . _ : - (it names topics and metrics)")
-    address, name, emulate = t.string("address"), t.string("name"), t.string("emulate")
-    if sum(x is not None for x in (address, name, emulate)) != 1:
-        t.fail("", "give exactly one of address (BLE address), name (advertised name) or emulate (a recording)")
-    if emulate is not None and not Path(_resolve(emulate, t.base)).exists():
-        t.fail("emulate", f"recording not found: {emulate}")
+    address, name = t.string("address"), t.string("name")
+    emulate, replay = t.string("emulate"), t.string("replay")
+    if sum(x is not None for x in (address, name, emulate, replay)) != 1:
+        t.fail("", "give exactly one of address (BLE address), name (advertised name), "
+                   "emulate (a recording streamed by an emulated wearable) or replay (a recording, no BLE)")
+    for key, rec in (("emulate", emulate), ("replay", replay)):
+        if rec is not None and not Path(_resolve(rec, t.base)).exists():
+            t.fail(key, f"recording not found: {rec}")
     d = DeviceConfig(
         id=dev_id,
         address=address,
         name=name,
         emulate=_resolve(emulate, t.base) if emulate else None,
+        replay=_resolve(replay, t.base) if replay else None,
         profile=t.choice("profile", PROFILES, default="ours"),
         emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
         emulate_loop=t.boolean("emulate_loop", default=True),

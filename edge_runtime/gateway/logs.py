@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
+import threading
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -41,6 +43,32 @@ def setup_logging(level: str = "info", stream=None) -> None:
     # third-party chatter stays at warning
     for noisy in ("bumble", "bleak", "paho", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def capture_native_stderr() -> None:
+    """Wrap what native libraries (the LiteRT runtime, BlueZ helpers) print on fd 2 into JSON lines.
+
+    fd 2 becomes a pipe read by a thread that logs each line under the ``native`` logger; Python's
+    own ``sys.stderr`` (the JSON handler, and any last-resort traceback) keeps the real stderr.
+    """
+    real = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    sys.stderr = os.fdopen(real, "w", buffering=1)
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.StreamHandler):
+            h.setStream(sys.stderr)
+    native = logging.getLogger("native")
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb") as pipe:
+            for line in pipe:
+                text = line.decode(errors="replace").rstrip()
+                if text:
+                    native.info(text)
+
+    threading.Thread(target=pump, name="native-stderr", daemon=True).start()
 
 
 def set_level(level: str) -> None:

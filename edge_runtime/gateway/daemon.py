@@ -1,0 +1,393 @@
+"""The gateway daemon: device sources -> engine -> (direct sinks, spool -> forwarders -> network sinks).
+
+Lifecycle: ``run()`` starts everything, tells systemd READY, pings the watchdog from the event loop,
+and waits. SIGTERM/SIGINT: stop the sources, then keep delivering spooled records for
+``drain_timeout_s`` and close the sinks — whatever is still undelivered stays in the spool for the
+next start. SIGHUP: re-read the config; a bad config is logged and the old one kept; a new bundle
+replaces the engine; sinks and devices are rebuilt only where their entries changed, so untouched
+BLE connections stay up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from edge_runtime.gateway.config import GatewayConfig, SinkConfig, load_config
+from edge_runtime.gateway.forwarder import Forwarder
+from edge_runtime.gateway.logs import set_level
+from edge_runtime.gateway.metrics import GatewayMetrics, MetricsServer
+from edge_runtime.gateway.sources import DeviceSource, make_source
+from edge_runtime.gateway.systemd import Notifier
+from edge_runtime.record import TransformedWindow
+from edge_runtime.sinks.base import Sink, SinkUnavailable
+from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.spool import Spool, SpoolBound
+
+log = logging.getLogger("edge_runtime.gateway")
+
+
+def build_sink(cfg: SinkConfig) -> Sink:
+    if cfg.type == "jsonl":
+        from edge_runtime.sinks.jsonl import JsonlSink
+
+        sink: Sink = JsonlSink(cfg.name, cfg.path or "-", fsync=cfg.fsync)
+    elif cfg.type == "mqtt":
+        from edge_runtime.sinks.mqtt import MqttSink
+
+        sink = MqttSink(cfg.name, cfg.mqtt)
+    elif cfg.type == "http":
+        from edge_runtime.sinks.http import HttpSink
+
+        sink = HttpSink(cfg.name, cfg.http)
+    else:  # config validation makes this unreachable
+        raise ValueError(f"unknown sink type {cfg.type!r}")
+    return sink
+
+
+def load_engine(bundle_ref: str):
+    """A verified bundle and an engine for it (raises BundleError on any problem)."""
+    from edge_runtime.bundle import load_bundle
+    from edge_runtime.engine import Engine
+
+    bundle = load_bundle(bundle_ref)
+    return bundle, Engine(bundle)
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        config_path: str | None = None,
+        notifier: Notifier | None = None,
+        engine_factory: Callable[[str], tuple[object, object]] = load_engine,
+    ):
+        self.config = config
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        self.engine_factory = engine_factory
+        self.metrics = GatewayMetrics()
+        self.bundle = None
+        self.engine = None
+        self.spool: Spool | None = None
+        self.sinks: dict[str, Sink] = {}
+        self.sink_configs: dict[str, SinkConfig] = {}
+        self.forwarders: dict[str, Forwarder] = {}
+        self.sources: dict[str, tuple[DeviceSource, asyncio.Task]] = {}
+        self.metrics_server: MetricsServer | None = None
+        self.accepted = 0  # records accepted (spooled and/or written), this run
+        self._stop = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        self._loop_alive = time.monotonic()
+        self._pending: list[TransformedWindow] = []
+        self._flush_scheduled = False
+        self._tasks: list[asyncio.Task] = []
+        self._connected_once: set[str] = set()  # devices seen connected: a later connect is a reconnect
+        self._guard_drops: dict[str, int] = {}  # batches the engine raised on (it should never raise)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        self.bundle, self.engine = self.engine_factory(cfg.bundle)
+        log.info("bundle loaded", extra={"bundle": _bundle_name(self.bundle)})
+        self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
+        for sc in cfg.sinks:
+            await self._add_sink(sc)
+        # records left for sinks that are no longer configured stay on disk; say so
+        orphans = set(self.spool.sinks()) - set(self.sinks)
+        if orphans:
+            log.warning("spool holds records for sinks not in the config; they stay until such a sink returns",
+                        extra={"sinks": ",".join(sorted(orphans))})
+        if cfg.metrics.enabled:
+            self.metrics_server = MetricsServer(self.metrics.registry, cfg.metrics.host, cfg.metrics.port,
+                                                healthy=self._healthy).start()
+            self.metrics.registry.on_collect(self._collect)
+            log.info("metrics endpoint", extra={"url": f"http://{cfg.metrics.host}:{self.metrics_server.port}/metrics"})
+        for dev in cfg.devices:
+            self._start_source(dev)
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+        self.notifier.ready(f"{len(cfg.devices)} devices, {len(self.sinks)} sinks")
+        log.info("gateway started", extra={"devices": len(cfg.devices), "sinks": ",".join(self.sinks),
+                                           "spool": cfg.spool.path})
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig, handler in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
+                             (signal.SIGHUP, self.request_reload)):
+            loop.add_signal_handler(sig, handler)
+        try:
+            await self.start()
+            while not self._stop.is_set():
+                waiter = asyncio.create_task(self._reload_requested.wait())
+                stopper = asyncio.create_task(self._stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                if self._reload_requested.is_set() and not self._stop.is_set():
+                    self._reload_requested.clear()
+                    await self.reload()
+        finally:
+            await self.shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return 0
+
+    def request_stop(self) -> None:
+        log.info("stop requested")
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        log.info("reload requested")
+        self._reload_requested.set()
+
+    async def shutdown(self) -> None:
+        """Stop sources, accept what they already produced, drain the spool for a while, close."""
+        self.notifier.stopping()
+        for device_id in list(self.sources):
+            await self._stop_source(device_id)
+        self._flush_pending()
+        self._engine_counters()
+        for t in self._tasks:
+            t.cancel()
+        for fwd in self.forwarders.values():
+            await fwd.stop()
+        left = {}
+        if self.spool is not None and self.forwarders:
+            results = await asyncio.gather(
+                *(f.drain(self.config.drain_timeout_s) for f in self.forwarders.values()), return_exceptions=True
+            )
+            for name, ok in zip(self.forwarders, results):
+                if ok is not True:
+                    left[name] = self.spool.stats(name).records
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except Exception as exc:  # closing must not prevent the rest from closing
+                log.warning("sink close failed", extra={"sink": sink.name, "error": repr(exc)})
+        self.sinks.clear()
+        self.forwarders.clear()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+        log.info("gateway stopped", extra={"accepted": self.accepted,
+                                           "left_in_spool": sum(left.values()),
+                                           **{f"left_{k}": v for k, v in left.items()}})
+
+    # -- reload (SIGHUP) ------------------------------------------------------------------------------
+    async def reload(self) -> bool:
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path) if self.config_path else self.config
+        except Exception as exc:
+            log.error("reload failed; keeping the running config", extra={"error": str(exc)})
+            self.metrics.reloads.inc("error")
+            self.notifier.ready("reload failed; running the previous config")
+            return False
+        old = self.config
+        try:
+            # the bundle is re-read on every reload (its files may have been replaced in place);
+            # the engine keeps its per-device state and sequence numbers across the switch
+            bundle, _ = self.engine_factory(new.bundle)
+            self._flush_pending()
+            self.engine.replace_bundle(bundle)
+            self.bundle = bundle
+            log.info("bundle loaded", extra={"bundle": _bundle_name(bundle)})
+        except Exception as exc:
+            log.error("reload failed: bundle refused; keeping the running bundle and config",
+                      extra={"error": str(exc)})
+            self.metrics.reloads.inc("error")
+            self.notifier.ready("reload failed; running the previous config")
+            return False
+        if new.spool != old.spool or new.metrics != old.metrics:
+            log.warning("spool and metrics settings change only on restart", extra={"config": new.source})
+            new = replace(new, spool=old.spool, metrics=old.metrics)
+        set_level(new.log_level)
+        # sinks: replace the changed ones, add new ones, remove the dropped ones
+        new_sinks = {s.name: s for s in new.sinks}
+        for name in list(self.sinks):
+            if new_sinks.get(name) != self.sink_configs.get(name):
+                await self._remove_sink(name)
+        for name, sc in new_sinks.items():
+            if name not in self.sinks:
+                await self._add_sink(sc)
+        # devices: only changed or removed entries lose their connection
+        new_devices = {d.id: d for d in new.devices}
+        for device_id, (source, _) in list(self.sources.items()):
+            if new_devices.get(device_id) != source.device or new.reconnect_max_s != old.reconnect_max_s:
+                await self._stop_source(device_id)
+        for dev in new.devices:
+            if dev.id not in self.sources:
+                self._start_source(dev)
+        self.config = new
+        self.metrics.reloads.inc("ok")
+        self.notifier.ready("reloaded")
+        log.info("config reloaded", extra={"devices": len(new.devices), "sinks": ",".join(self.sinks)})
+        return True
+
+    # -- the pipeline -----------------------------------------------------------------------------------
+    def on_samples(self, device_id: str, t: np.ndarray, raw: np.ndarray) -> None:
+        """Raw samples in; only transformed windows come out. Any engine failure drops (fail closed)."""
+        started = time.perf_counter()
+        self.metrics.samples.inc(device_id, by=len(t))
+        try:
+            windows = self.engine.push(device_id, t, raw)
+        except Exception as exc:  # the engine fails closed itself; this is the gateway's own guard
+            self._guard_drops[device_id] = self._guard_drops.get(device_id, 0) + 1
+            log.error("engine error; window dropped", extra={"device": device_id, "error": repr(exc)})
+            return
+        if windows:
+            elapsed = time.perf_counter() - started
+            for w in windows:
+                self.metrics.windows.inc(device_id)
+                self.metrics.latency.observe(device_id, value=elapsed)
+            self._pending.extend(windows)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_pending)
+
+    def on_frames(self, device_id: str, frames: int, malformed: int = 0) -> None:
+        self.metrics.frames.inc(device_id, by=frames)
+        if malformed:
+            self.metrics.malformed.inc(device_id, by=malformed)
+
+    def on_connection(self, device_id: str, connected: bool) -> None:
+        self.metrics.connected.set(device_id, value=1.0 if connected else 0.0)
+        if connected and device_id in self._connected_once:
+            self.metrics.reconnects.inc(device_id)
+        if connected:
+            self._connected_once.add(device_id)
+        log.info("device connected" if connected else "device disconnected", extra={"device": device_id})
+
+    def _flush_pending(self) -> None:
+        """Accept the windows produced since the last flush: one spool transaction for all of them."""
+        self._flush_scheduled = False
+        windows, self._pending = self._pending, []
+        if not windows or self.spool is None:
+            return
+        envelopes = [Envelope.wrap(w) for w in windows]
+        spooled = [name for name, s in self.sinks.items() if self.sink_configs[name].spooled]
+        if spooled:
+            dropped = self.spool.put(spooled, envelopes)
+            if dropped:
+                log.warning("spool bound reached; records dropped", extra={
+                    "dropped": dropped, "policy": self.config.spool.drop_policy})
+            for name in spooled:
+                self.forwarders[name].wake()
+        for name, sink in self.sinks.items():
+            if not self.sink_configs[name].spooled:
+                asyncio.create_task(self._send_direct(sink, envelopes))
+        self.accepted += len(envelopes)
+
+    async def _send_direct(self, sink: Sink, envelopes: list[Envelope]) -> None:
+        try:
+            await sink.send(envelopes)
+            self.metrics.delivered.inc(sink.name, by=len(envelopes))
+        except (SinkUnavailable, OSError) as exc:
+            self.metrics.sink_failures.inc(sink.name)
+            log.error("direct sink failed; records not written there", extra={"sink": sink.name, "error": str(exc)})
+
+    # -- parts ------------------------------------------------------------------------------------------
+    async def _add_sink(self, sc: SinkConfig) -> None:
+        sink = build_sink(sc)
+        try:
+            await sink.open()
+        except SinkUnavailable as exc:
+            log.warning("sink not reachable yet; records will be spooled", extra={"sink": sc.name, "error": str(exc)})
+        self.sinks[sc.name] = sink
+        self.sink_configs[sc.name] = sc
+        if sc.spooled:
+            fwd = Forwarder(self.spool, sink, batch_size=sc.batch_size, on_delivered=self._delivered)
+            self.forwarders[sc.name] = fwd
+            fwd.start()
+
+    async def _remove_sink(self, name: str) -> None:
+        fwd = self.forwarders.pop(name, None)
+        if fwd is not None:
+            await fwd.stop()
+        sink = self.sinks.pop(name)
+        self.sink_configs.pop(name, None)
+        await sink.close()
+
+    def _delivered(self, sink: str, count: int, latencies: list[float]) -> None:
+        self.metrics.delivered.inc(sink, by=count)
+        for lat in latencies:
+            self.metrics.delivery_latency.observe(sink, value=lat)
+
+    def _start_source(self, dev) -> None:
+        source = make_source(dev, self.config.reconnect_max_s)
+        task = asyncio.create_task(self._run_source(source), name=f"device:{dev.id}")
+        self.sources[dev.id] = (source, task)
+
+    async def _run_source(self, source: DeviceSource) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                await source.run(self)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a source bug must not take the gateway down: restart it
+                log.exception("device source failed; restarting", extra={"device": source.device.id,
+                                                                         "error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.reconnect_max_s)
+
+    async def _stop_source(self, device_id: str) -> None:
+        source, task = self.sources.pop(device_id)
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+    async def _watchdog(self) -> None:
+        """Pings systemd from the event loop (a hung loop stops the pings) and refreshes the
+        engine's counters, which are read here because the engine is not thread-safe."""
+        interval = self.notifier.watchdog_interval_s()
+        while True:
+            self._loop_alive = time.monotonic()
+            if interval:
+                self.notifier.watchdog()
+            self._engine_counters()
+            await asyncio.sleep(min(interval or 1.0, 1.0))
+
+    def _engine_counters(self) -> None:
+        if self.engine is None:
+            return
+        for device_id, st in self.engine.stats().items():
+            self.metrics.drops.set_total(device_id, value=st["windows_dropped"] + self._guard_drops.get(device_id, 0))
+
+    def _healthy(self) -> bool:
+        return time.monotonic() - self._loop_alive < 10
+
+    def _collect(self) -> None:
+        """Refresh spool and sink gauges right before a scrape (runs in the metrics thread)."""
+        spool = self.spool
+        if spool is None:
+            return
+        for name, sink in list(self.sinks.items()):
+            self.metrics.sink_up.set(name, value=1.0 if sink.connected else 0.0)
+            fwd = self.forwarders.get(name)
+            if fwd is not None:
+                st = spool.stats(name)
+                self.metrics.spool_records.set(name, value=st.records)
+                self.metrics.spool_bytes.set(name, value=st.bytes)
+                self.metrics.spool_dropped.set_total(name, value=st.dropped)
+                self.metrics.sink_failures.set_total(name, value=fwd.failures)
+
+
+def _bound(cfg: GatewayConfig) -> SpoolBound:
+    return SpoolBound(cfg.spool.max_records, cfg.spool.max_bytes, cfg.spool.drop_policy)
+
+
+def _bundle_name(bundle) -> str:
+    return f"{getattr(bundle, 'id', '?')}@{getattr(bundle, 'version', '?')}"
