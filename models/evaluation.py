@@ -78,3 +78,48 @@ def evaluate(ds: Dataset, judges: Judges, transform, attackers: bool = True,
         report["attackers"] = run_attacks(ds, transform, attack_config, log=log)
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def summary(report_judges: dict, run_info: dict) -> dict[str, float]:
+    """The flat numbers a run is held to: per-class activity, sensitive handling, secrets (frozen judges)."""
+    a5 = report_judges["activity5"]
+    classes, cm = a5["classes"], np.asarray(a5["confusion"])
+    acts = run_info.get("activities", {})
+    required = acts.get("required", list(classes))
+    out = {f"acc_{a}": a5["per_class_accuracy"][a] for a in classes}
+    out["required_mean_accuracy"] = float(np.mean([a5["per_class_accuracy"][a] for a in required]))
+    for s in acts.get("sensitive", []):
+        row = cm[classes.index(s)]
+        out[f"{s}_as_{s}"] = float(row[classes.index(s)] / max(row.sum(), 1))
+        for n in acts.get("neutral", []):
+            out[f"{s}_as_{n}"] = float(row[classes.index(n)] / max(row.sum(), 1))
+    out["activity4_accuracy"] = report_judges["activity4"]["accuracy"]
+    out["gender_judge"] = report_judges["gender"]["accuracy"]
+    out["identity_judge"] = report_judges["identity"]["accuracy"]
+    return out
+
+
+def judge_metrics_for(run_info: dict, data_dir=None):
+    """``metrics_fn(transform_fn) -> {name: value}`` with the frozen judges, for conversion parity.
+
+    ``transform_fn`` maps raw windows ``[n, window, channels]`` to windows of the same shape and units.
+    """
+    from models.data import DataConfig, load_dataset
+
+    ds = load_dataset(data_dir, DataConfig(), progress=False)
+    judges = Judges(ds)
+    judges.train_missing()
+
+    class _Fn:
+        name = "conversion"
+
+        def __init__(self, fn):
+            self.fn = fn
+
+        def __call__(self, x):
+            return np.asarray(self.fn(x), dtype=np.float32)
+
+    def metrics_fn(transform_fn) -> dict[str, float]:
+        return summary(judge_metrics(ds, judges, _Fn(transform_fn)), run_info)
+
+    return metrics_fn

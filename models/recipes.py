@@ -3,7 +3,8 @@
 motionsense-gender: replacement AE (jog -> std, others through) then an anonymization AE hiding gender.
 motionsense-identity: an anonymization AE hiding identity on the moving activities.
 The anonymization AE is trained in alternating rounds: refit the adversaries (activity, secret) on
-its current output, then update it against them, so it faces adapting adversaries, not a frozen one.
+its current output, then update it against them and every earlier secret adversary, so it faces
+adapting adversaries, not a frozen one, and cannot get by fooling one particular model.
 """
 
 from __future__ import annotations
@@ -112,24 +113,25 @@ def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs",
     aae.fit(z_in, z_in, epochs=cfg.aae_warmup_epochs, batch_size=cfg.batch, shuffle=True, verbose=0)
     privacy = categorical_privacy if cfg.secret == "subject" else binary_privacy
     unit = np.zeros(c, np.float32), np.ones(c, np.float32)  # adversaries see standardised windows
-    frozen_secret = fit_classifier(z_in, secret, n_secret, *unit, cfg.adversary, name="secret_on_input")
+    # the pool of secret adversaries grows every round; fooling one model is not enough
+    pool = [fit_classifier(z_in, secret, n_secret, *unit, cfg.adversary, name="secret_on_input")]
     for r in range(cfg.rounds):
         out = predict_std(aae, z_in)
         act_adv = fit_classifier(out, util, n_act, *unit, cfg.adversary, name=f"activity_r{r}")
-        sec_adv = fit_classifier(out, secret, n_secret, *unit, cfg.adversary, name=f"secret_r{r}")
+        pool.append(fit_classifier(out, secret, n_secret, *unit, cfg.adversary, name=f"secret_r{r}"))
         acc = lambda m, y: float((predict(m, out).argmax(1) == y).mean())  # noqa: E731
-        log(f"  round {r}: adversaries on current output: activity {acc(act_adv, util):.3f}, "
-            f"{cfg.secret} {acc(sec_adv, secret):.3f} (train), {time.time() - t0:.0f} s")
-        for m in (act_adv, sec_adv, frozen_secret):
+        log(f"  round {r}: adversaries refitted on current output: activity {acc(act_adv, util):.3f}, "
+            f"{cfg.secret} {acc(pool[-1], secret):.3f} (train windows), {time.time() - t0:.0f} s")
+        for m in (act_adv, *pool):
             m.trainable = False
         inp = keras.Input((w, c))
         rec = aae(inp)
-        combined = keras.Model(inp, [rec, act_adv(rec), sec_adv(rec), frozen_secret(rec)])
+        combined = keras.Model(inp, [rec, act_adv(rec)] + [adv(rec) for adv in pool])
         combined.compile(keras.optimizers.Adam(cfg.learning_rate),
-                         loss=["mse", "sparse_categorical_crossentropy", privacy, privacy],
-                         loss_weights=[cfg.beta_distortion, cfg.beta_activity, cfg.beta_secret,
-                                       cfg.beta_secret / 2])
-        combined.fit(z_in, [z_in, util, secret, secret], epochs=cfg.aae_epochs_per_round,
+                         loss=["mse", "sparse_categorical_crossentropy"] + [privacy] * len(pool),
+                         loss_weights=[cfg.beta_distortion, cfg.beta_activity]
+                         + [cfg.beta_secret / len(pool)] * len(pool))
+        combined.fit(z_in, [z_in, util] + [secret] * len(pool), epochs=cfg.aae_epochs_per_round,
                      batch_size=cfg.batch, shuffle=True, verbose=0)
     stages.append(aae)
 

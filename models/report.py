@@ -125,3 +125,10 @@ def plot_signals(ds, transforms, path: Path, per_activity: int = 1) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def judge_metrics(run_info: dict, data_dir=None):
+    """Conversion parity hook: see ``models.evaluation.judge_metrics_for``."""
+    from models.evaluation import judge_metrics_for
+
+    return judge_metrics_for(run_info, data_dir)
