@@ -1,0 +1,57 @@
+"""Real MotionSense windows for int8 calibration (train trials) and parity (held-out trials).
+
+Windows come from the lead's data pipeline (``models.data``, published protocol, cached), cut for
+the run's feature set, window, stride and activities, so calibration sees exactly the kind of input
+the deployed graph will see. A fixed seed picks the subsets, so conversions are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from converters.run_dir import RunSpec
+
+
+@dataclass(frozen=True)
+class WindowSets:
+    calibration: np.ndarray  # [n, window, channels] physical units, from train trials
+    holdout: np.ndarray  # [m, window, channels] physical units, from held-out trials
+    source: str
+
+
+def _subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if n <= 0 or len(x) <= n:
+        return x
+    idx = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
+    return x[idx]
+
+
+def motionsense_windows(
+    spec: RunSpec,
+    data_dir: str | os.PathLike | None = None,
+    n_calibration: int = 500,
+    n_holdout: int = 2000,
+    seed: int = 0,
+) -> WindowSets:
+    """Calibration windows from the train trials, parity windows from the held-out test trials."""
+    from models.data import DataConfig, load_dataset
+
+    config = DataConfig(
+        feature_set=spec.feature_set.name,
+        activities=spec.all_activities or DataConfig().activities,
+        window=spec.window,
+        stride=spec.stride,
+    )
+    ds = load_dataset(data_dir, config, progress=True)
+    return WindowSets(
+        calibration=_subset(ds.train.x, n_calibration, seed),
+        holdout=_subset(ds.test.x, n_holdout, seed + 1),
+        source=(
+            f"MotionSense ({ds.checksum[:16]}...) {spec.feature_set.name} windows of {spec.window}, "
+            f"stride {spec.stride}, activities {','.join(config.activities)}; calibration from train trials, "
+            f"parity from test trials {','.join(map(str, config.test_trials))}"
+        ),
+    )
