@@ -200,6 +200,7 @@ class Engine:
         self.max_gap = float(max_gap)
         self._backend, self._num_threads = backend, num_threads
         self._devices: dict[str, _Device] = {}
+        self._retired: dict[str, int] = {}
         self._use(_load(bundle), interpreter)
 
     def _use(self, bundle: Any, interpreter: WindowInterpreter | None) -> None:
@@ -242,8 +243,11 @@ class Engine:
         return list(self._devices)
 
     def forget(self, device_id: str) -> None:
-        """Drop a device's state (its partial window is discarded, never emitted)."""
-        self._devices.pop(device_id, None)
+        """Drop a device's state (its partial window is discarded, never emitted); its counters
+        stay in :meth:`totals`."""
+        if device_id in self._devices:
+            self._retired = _add_counts(self._retired, self._device_totals([device_id]))
+            del self._devices[device_id]
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-device counters: ``{device_id: {samples_in, windows_emitted, windows_dropped, drops, ...}}``."""
@@ -257,10 +261,14 @@ class Engine:
         return out
 
     def totals(self) -> dict[str, int]:
-        """The counters summed over devices (drops flattened as ``drops_<reason>``)."""
+        """The counters summed over all devices, forgotten ones included (drops as ``drops_<reason>``)."""
+        return _add_counts(self._retired, self._device_totals(list(self._devices)))
+
+    def _device_totals(self, device_ids: list[str]) -> dict[str, int]:
+        stats = self.stats()
         total: dict[str, int] = {}
-        for s in self.stats().values():
-            for k, v in s.items():
+        for device_id in device_ids:
+            for k, v in stats[device_id].items():
                 if k == "drops":
                     for reason, n in v.items():
                         total[f"drops_{reason}"] = total.get(f"drops_{reason}", 0) + n
@@ -361,6 +369,10 @@ class Engine:
                 await result
             sent += 1
         return sent
+
+
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
 
 
 def unpack_batch(batch: Any) -> tuple[str, Any, Any]:
