@@ -236,6 +236,7 @@ class Ingestor:
         clock = self._clocks.setdefault(address, _DeviceClock())
         disconnected = asyncio.Event()
         streamed = False
+        emit = None
         client = BleakClient(device, disconnected_callback=lambda _c: disconnected.set(),
                              timeout=self.connect_timeout, **self.bleak.client)
         try:
@@ -251,11 +252,15 @@ class Ingestor:
             self._event(address, "connected")
             clock.new_session()
             tracker = SequenceTracker(self.reorder_window, self.max_hold)
+            base = (stats.lost_frames, stats.duplicates, stats.late, stats.reordered)
             last_frame = [time.monotonic()]
 
             def emit(frames: list[DecodedFrame]) -> None:
                 for fr in frames:
                     self._emit(device_id, stats, clock, fr, session.rate_hz)
+                c = tracker.counters  # live: stats are right even if the session is cancelled
+                stats.lost_frames, stats.duplicates = base[0] + c.lost, base[1] + c.duplicates
+                stats.late, stats.reordered = base[2] + c.late, base[3] + c.reordered
 
             def on_data(_char, data: bytearray) -> None:
                 now = time.monotonic()
@@ -286,12 +291,9 @@ class Ingestor:
                     stats.last_error = f"stalled: no frame for {self.stall_timeout:g} s"
                     break
             emit(tracker.flush())
-            c = tracker.counters
-            stats.lost_frames += c.lost
-            stats.duplicates += c.duplicates
-            stats.late += c.late
-            stats.reordered += c.reordered
         except asyncio.CancelledError:
+            if emit is not None:
+                emit(tracker.flush())  # deliver what was held for reordering before going away
             raise
         except (BleakError, FrameError, asyncio.TimeoutError, OSError, Exception) as exc:
             stats.failed_connects += 0 if streamed else 1

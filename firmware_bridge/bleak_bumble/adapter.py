@@ -23,6 +23,7 @@ class BumbleAdapter:
         self._transport = transport
         self._listeners: set[Callable[[Advertisement], None]] = set()
         self._scan_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()  # one LE connection being created at a time, as in BlueZ
         self._scanning = False
         self.preferred_mtu = PREFERRED_MTU
         device.on("advertisement", self._on_advertisement)
@@ -82,7 +83,12 @@ class BumbleAdapter:
 
     async def connect(self, address: str, timeout: float) -> Connection:
         peer = hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS)
-        return await self.device.connect(peer, timeout=timeout)
+        async with self._connect_lock:
+            connection = await self.device.connect(peer, timeout=timeout)
+        if str(connection.peer_address).split("/")[0] != str(peer).split("/")[0]:
+            await connection.disconnect()
+            raise ConnectionError(f"connected to {connection.peer_address}, not {address}")
+        return connection
 
     async def close(self) -> None:
         self._listeners.clear()

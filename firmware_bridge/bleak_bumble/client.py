@@ -11,7 +11,8 @@ from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bumble.att import ATT_Error
 from bumble.device import Peer
 from bumble.gatt import Characteristic
 
@@ -124,17 +125,29 @@ class BleakClientBumble(BaseBleakClient):
 
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False,
                              **kwargs: Any) -> bytearray:
-        return bytearray(await self._require().read_value(characteristic.obj))
+        try:
+            return bytearray(await self._require().read_value(characteristic.obj))
+        except ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False,
                                    **kwargs: Any) -> bytearray:
-        return bytearray(await self._require().read_value(descriptor.obj))
+        try:
+            return bytearray(await self._require().read_value(descriptor.obj))
+        except ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data, response: bool) -> None:
-        await self._require().write_value(characteristic.obj, bytes(data), with_response=response)
+        try:
+            await self._require().write_value(characteristic.obj, bytes(data), with_response=response)
+        except ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data) -> None:
-        await self._require().write_value(descriptor.obj, bytes(data), with_response=True)
+        try:
+            await self._require().write_value(descriptor.obj, bytes(data), with_response=True)
+        except ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs: Any) -> None:
