@@ -78,3 +78,23 @@ class KerasRun:
             z = (x[i:i + batch] - self.mean) / self.std
             out.append(np.asarray(self.model(z, training=False)) * self.std + self.mean)
         return np.concatenate(out).astype(np.float32) if out else np.asarray(x, np.float32)
+
+
+class BundleTransform:
+    """A model bundle run by the edge engine (LiteRT, fail-closed): the deployed path."""
+
+    def __init__(self, bundle):
+        self.bundle = bundle
+        self.name = f"{bundle.id} {bundle.quantization} (edge engine)"
+        self.dropped = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from edge_runtime.engine import transform_windows
+        from edge_runtime.errors import BundleError
+
+        values, ok = transform_windows(self.bundle, np.ascontiguousarray(x, dtype=np.float32))
+        if not ok.all():
+            self.dropped += int((~ok).sum())
+            raise BundleError(f"the engine dropped {int((~ok).sum())} of {len(ok)} windows with bundle "
+                              f"{self.bundle.id}: nothing to evaluate for those (fail closed)")
+        return values
