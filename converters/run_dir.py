@@ -32,7 +32,7 @@ class RunSpec:
     stride: int
     activities: dict[str, list[str]]
     protected: list[str]
-    norm_mean: np.ndarray  # [channels] float32
+    norm_mean: np.ndarray  # [channels] float64 (as given; the graph uses float32)
     norm_std: np.ndarray
     data_sha256: str
     config: dict[str, Any]
@@ -95,8 +95,9 @@ def make_spec(
         raise UserError(f"{pre}channels {channels} do not match feature set {fs.name} {list(fs.channels)}")
     if units is not None and tuple(units) != fs.units:
         raise UserError(f"{pre}units {units} do not match feature set {fs.name} {list(fs.units)}")
-    mean = np.asarray(norm_mean, dtype=np.float32).reshape(-1)
-    std = np.asarray(norm_std, dtype=np.float32).reshape(-1)
+    # float64 keeps the given numbers exact in the manifest; the graph casts them to float32
+    mean = np.asarray(norm_mean, dtype=np.float64).reshape(-1)
+    std = np.asarray(norm_std, dtype=np.float64).reshape(-1)
     for name, arr in (("norm mean", mean), ("norm std", std)):
         if arr.shape != (fs.n_channels,):
             raise UserError(f"{pre}{name} has {arr.size} values, feature set {fs.name} has {fs.n_channels} channels")

@@ -333,6 +333,8 @@ def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> 
         raise BundleError(f"{where}: signature {sig!r} must have one input and one output, has {len(ins)}/{len(outs)}")
     for side, actual in (("input", ins[0]), ("output", outs[0])):
         declared = _tensor_spec(manifest["model"][side])
+        if actual.name != declared.name:
+            raise BundleError(f"{where}: model {side} is named {actual.name!r} in signature {sig!r}, the manifest says {declared.name!r}")
         if actual.shape != declared.shape:
             raise BundleError(
                 f"{where}: model {side} shape {list(actual.shape)} does not match the manifest's "
