@@ -119,12 +119,15 @@ class _DeviceClock:
         self.offset = 0.0
         self.last_t: float | None = None
         self.last_host: float | None = None
+        self._anchor_pending = False
 
     def new_session(self) -> None:
         self._anchor_pending = True
 
     def map(self, t_dev: np.ndarray, rate: float, host_now: float) -> np.ndarray:
-        if getattr(self, "_anchor_pending", False):
+        """Device time -> output time; a session whose clock starts at or before the last output
+        (a rebooted device, a profile dated by counting) is re-anchored after it by the host-measured gap."""
+        if self._anchor_pending:
             self._anchor_pending = False
             if self.last_t is not None and t_dev[0] + self.offset <= self.last_t:
                 gap = max(host_now - (self.last_host or host_now), 1.0 / rate)
@@ -201,12 +204,6 @@ class Ingestor:
             if batch is None:
                 return
             yield batch
-
-    def device_id(self, address: str) -> str:
-        for (ti, _), addr in self._claims.items():
-            if addr == address and self.targets[ti].device_id:
-                return self.targets[ti].device_id
-        return address
 
     # -------------------------------------------------------------------------------- scanning
     def _on_advertisement(self, device, adv) -> None:
@@ -295,7 +292,7 @@ class Ingestor:
             if emit is not None:
                 emit(tracker.flush())  # deliver what was held for reordering before going away
             raise
-        except (BleakError, FrameError, asyncio.TimeoutError, OSError, Exception) as exc:
+        except Exception as exc:  # bleak/bumble/OS errors and unusable configs: this session ends, others go on
             stats.failed_connects += 0 if streamed else 1
             stats.last_error = f"{type(exc).__name__}: {exc}"
             log.info("%s: session ended: %s", address, stats.last_error)
@@ -313,9 +310,7 @@ class Ingestor:
                 * self.backoff.factor)
             self._delay[address] = delay
             self._retry_at[address] = time.monotonic() + delay
-            self._sessions.pop(address, None)
-            if not target.multiple:
-                pass  # the claim stays with this address so the target reconnects to the same device
+            self._sessions.pop(address, None)  # the claim stays: the target reconnects to the same device
 
     def _emit(self, device_id: str, stats: DeviceStats, clock: _DeviceClock, fr: DecodedFrame, rate: float) -> None:
         now = time.monotonic()
