@@ -129,10 +129,13 @@ class GuardedTransform:
         if len(declared) != 3 or any(d not in (-1, s) for d, s in zip(declared, self.shape)):
             raise BundleError(f"the model returns {list(declared)}, the bundle says {list(self.shape)}")
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-        """``x`` ``[window, channels]`` float32 -> ``(y [window, channels], None)`` or ``(None, reason)``."""
+    def __call__(self, x: np.ndarray, finite: bool = False) -> tuple[np.ndarray | None, str | None]:
+        """``x`` ``[window, channels]`` float32 -> ``(y [window, channels], None)`` or ``(None, reason)``.
+
+        ``finite=True`` skips the input check when the caller guarantees it (the resampler does).
+        """
         x1 = np.asarray(x, dtype=np.float32).reshape(self.shape)
-        if not np.isfinite(x1).all():
+        if not finite and not np.isfinite(x1).all():
             return None, "nan_input"
         try:
             y = self.interpreter.run(x1)
@@ -294,8 +297,7 @@ class Engine:
             return []
         if self._scale is not None:
             raw = raw * self._scale
-        with np.errstate(invalid="ignore", over="ignore"):
-            feats = self.feature_set.from_raw(raw)
+        feats = self.feature_set.from_raw(raw)
         out: list[TransformedWindow] = []
         for chunk in dev.resampler.push(t, feats):
             if chunk.restart:
@@ -324,7 +326,7 @@ class Engine:
         dev.values, dev.times = values[start:], times[start:]
 
     def _transform(self, device_id: str, dev: _Device, start_time: float, x: np.ndarray) -> TransformedWindow | None:
-        y, reason = self.guard(x)
+        y, reason = self.guard(x, finite=True)
         if y is None:
             dev.stats.windows_dropped += 1
             dev.stats.drops[reason] += 1

@@ -1,0 +1,544 @@
+"""``edge-runtime benchmark``: what the engine costs on this machine, against its baselines, in one run.
+
+Measured side by side (interleaved rounds, medians) so ratios are fair on a busy machine:
+
+- per window: the engine (features, resampling, windowing, fail-closed checks, record) vs a bare
+  interpreter ``set_tensor/invoke/get_tensor`` on the same bundle (goal: overhead <= 10%), for every
+  bundle given (so int8 vs float32 is one more ``--bundle``);
+- vs the same transform in Keras ``model(x)`` (goal: >= 50x faster), when TensorFlow and the
+  trained model (``--keras RUN_DIR`` or ``.keras`` file) are here;
+- peak RSS of a process running the engine vs one doing the same with TensorFlow (goal: <= 0.1x);
+- cold start: a fresh process, from exec to the first transformed window;
+- throughput: windows/s, and concurrent 50 Hz streams one core sustains end to end (BLE-sized
+  batches in, JSON records out; goal: >= 200).
+
+Needs only numpy and LiteRT; the TensorFlow baselines run in subprocesses and are skipped, with
+the reason, when TensorFlow (or the Keras model) is absent. Output: a Markdown table (stdout, or
+``--markdown``) and JSON (``--json``), with the machine description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+GOALS = {
+    "engine_overhead": ("engine overhead vs bare invoke (one window per push)", "<= 10%"),
+    "keras_speedup": ("speed-up vs Keras model(x)", ">= 50x"),
+    "rss_ratio": ("peak RSS vs TensorFlow", "<= 0.1x"),
+    "streams_per_core": ("50 Hz streams per core (end to end)", ">= 200"),
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", action="append", default=None,
+                        help="bundle folder or shipped name; repeat to compare (e.g. int8 and float32). "
+                             "Default: motionsense-gender")
+    parser.add_argument("--keras", default=None,
+                        help="the same transform as Keras: a training run folder (transform.keras) or a .keras file")
+    parser.add_argument("--windows", type=int, default=400, help="windows per timing round (default 400)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
+    parser.add_argument("--streams", type=int, default=200, help="concurrent 50 Hz streams to simulate (default 200)")
+    parser.add_argument("--stream-seconds", type=float, default=20.0, help="seconds of data per stream (default 20)")
+    parser.add_argument("--batch", type=int, default=10, help="samples per incoming batch, like one BLE frame (default 10)")
+    parser.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baselines even if installed")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not numbers to publish")
+    parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here (default: stdout)")
+
+
+def run(args: argparse.Namespace) -> int:
+    results = run_benchmark(
+        bundles=args.bundle or ["motionsense-gender"],
+        keras=args.keras,
+        windows=40 if args.quick else args.windows,
+        rounds=3 if args.quick else args.rounds,
+        streams=20 if args.quick else args.streams,
+        stream_seconds=6.0 if args.quick else args.stream_seconds,
+        batch=args.batch,
+        tensorflow=not args.no_tensorflow,
+        cold_runs=1 if args.quick else 3,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    md = to_markdown(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(md, encoding="utf-8")
+    if not args.markdown or args.json is None:
+        print(md)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The machine
+
+
+def machine() -> dict[str, Any]:
+    import numpy as np
+
+    from edge_runtime import __version__
+    from edge_runtime.interpreter import load_backend
+
+    backend, cls = load_backend()
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "edge_runtime": __version__,
+        "interpreter": f"{backend} {_version_of(backend)}",
+        "interpreter_threads": 1,
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def _version_of(dist: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version({"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(dist, dist))
+    except Exception:
+        return "?"
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic input (the content does not change the cost; a plausible pocket IMU signal)
+
+
+def synthetic_raw(n: int, rate: float, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / rate
+    ph = 2 * np.pi * 1.8 * t
+    raw = np.stack([0.3 * np.sin(ph), -1.0 + 0.4 * np.cos(ph), 0.2 * np.sin(2 * ph),
+                    1.5 * np.sin(ph + 0.3), 0.8 * np.cos(ph), 0.5 * np.sin(0.5 * ph)], axis=1)
+    return t, (raw + rng.normal(0, 0.02, raw.shape)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-window cost: engine vs bare invoke (in this process, interleaved)
+
+
+def per_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
+    import numpy as np
+
+    from edge_runtime.engine import Engine
+    from edge_runtime.interpreter import load_backend
+
+    w, rate = bundle.window, bundle.sample_rate
+    _, interpreter_class = load_backend()
+    bare = interpreter_class(model_content=bundle.read_model(), num_threads=1)
+    bare.allocate_tensors()
+    i_idx = bare.get_input_details()[0]["index"]  # a bundle's model has one input and one output
+    o_idx = bare.get_output_details()[0]["index"]
+    engine = Engine(bundle, num_threads=1)
+
+    t, raw = synthetic_raw(w * 64, rate)
+    feats = bundle.feature_set.from_raw(raw).reshape(64, w, -1)
+    xs = [bundle.input.quantize(f[None]) for f in feats]  # the model's own input dtype
+    batches = [(np.arange(w) / rate, raw[k * w:(k + 1) * w]) for k in range(64)]
+    clock = [0.0]
+
+    def run_bare() -> float:
+        start = time.perf_counter()
+        for i in range(windows):
+            bare.set_tensor(i_idx, xs[i % 64])
+            bare.invoke()
+            bare.get_tensor(o_idx)
+        return (time.perf_counter() - start) / windows
+
+    def run_engine() -> float:
+        emitted = 0
+        start = time.perf_counter()
+        for i in range(windows):
+            tt, rr = batches[i % 64]
+            emitted += len(engine.push("bench", tt + clock[0], rr))
+            clock[0] += w / rate
+        elapsed = time.perf_counter() - start
+        if emitted < windows - 1:
+            raise RuntimeError(f"engine emitted {emitted} of {windows} windows: {engine.stats()}")
+        return elapsed / windows
+
+    def run_engine_bulk() -> float:
+        # the same samples, many windows per push: features and resampling amortised over the batch
+        emitted = 0
+        n_batch = 32
+        tt = np.arange(w * n_batch) / rate
+        start = time.perf_counter()
+        for _ in range(max(1, windows // n_batch)):
+            emitted += len(engine.push("bulk", tt + clock[0], raw[: w * n_batch]))
+            clock[0] += w * n_batch / rate
+        return (time.perf_counter() - start) / max(emitted, 1)
+
+    def run_guarded() -> float:
+        start = time.perf_counter()
+        for i in range(windows):
+            engine.guard(feats[i % 64])
+        return (time.perf_counter() - start) / windows
+
+    methods = {"bare": run_bare, "engine": run_engine, "bulk": run_engine_bulk, "guarded": run_guarded}
+    for f in methods.values():  # warm up
+        f()
+    samples: dict[str, list[float]] = {k: [] for k in methods}
+    for _ in range(rounds):  # interleaved, so a busy machine slows all of them alike
+        for k, f in methods.items():
+            samples[k].append(f())
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    b = med["bare"]
+    return {
+        "id": bundle.id,
+        "version": bundle.version,
+        "quantization": bundle.quantization,
+        "io_dtype": bundle.input.dtype,
+        "model_bytes": bundle.model_path.stat().st_size,
+        "bare_invoke_us": round(b * 1e6, 2),
+        "engine_window_us": round(med["engine"] * 1e6, 2),
+        "engine_overhead": round(med["engine"] / b - 1.0, 4),
+        "engine_bulk_window_us": round(med["bulk"] * 1e6, 2),
+        "engine_bulk_overhead": round(med["bulk"] / b - 1.0, 4),
+        "guarded_transform_us": round(med["guarded"] * 1e6, 2),
+        "guarded_overhead": round(med["guarded"] / b - 1.0, 4),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Throughput: bulk windows/s and concurrent streams per core
+
+
+def throughput(bundle, streams: int, seconds: float, batch: int, stride: int | None) -> dict[str, Any]:
+    import numpy as np
+
+    from edge_runtime.engine import Engine
+
+    rate = bundle.sample_rate
+    n = int(seconds * rate)
+    t, raw = synthetic_raw(n, rate)
+    engine = Engine(bundle, stride=stride)
+    phase = np.random.default_rng(1).uniform(0, 1, streams)  # streams are not in lock-step
+    ids = [f"wearable-{i:04d}" for i in range(streams)]
+    sizes = 0
+    records = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for i in range(0, n, batch):
+        for k, device in enumerate(ids):
+            for r in engine.push(device, t[i:i + batch] + phase[k] + 1000.0, raw[i:i + batch]):
+                sizes += len(r.to_json())
+                records += 1
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    stream_seconds = streams * n / rate
+    totals = engine.totals()
+    return {
+        "stride": engine.stride,
+        "streams": streams,
+        "seconds_per_stream": seconds,
+        "batch_samples": batch,
+        "windows": records,
+        "windows_dropped": totals.get("windows_dropped", 0),
+        "record_bytes": sizes // max(records, 1),
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 3),
+        "streams_per_core": round(stream_seconds / cpu, 1) if cpu > 0 else None,
+        "windows_per_s": round(records / cpu, 1) if cpu > 0 else None,
+    }
+
+
+def bulk_windows_per_s(bundle, windows: int) -> float:
+    from edge_runtime.engine import Engine
+
+    t, raw = synthetic_raw(bundle.window * windows, bundle.sample_rate)
+    engine = Engine(bundle)
+    start = time.perf_counter()
+    got = engine.push("bulk", t, raw)
+    return round(len(got) / (time.perf_counter() - start), 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Subprocess measurements: cold start, peak RSS, Keras
+
+
+_MAXRSS = (
+    "import json, resource, sys\n"
+    "P = json.loads(sys.argv[1])\n"
+    "def maxrss_mb():\n"
+    "    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    return r / 1048576 if sys.platform == 'darwin' else r / 1024\n"
+)
+
+_ENGINE_CHILD = _MAXRSS + """
+import time
+p0 = time.perf_counter()
+import numpy as np
+from edge_runtime.engine import Engine
+from edge_runtime.bundle import load_bundle
+p1 = time.perf_counter()
+bundle = load_bundle(P["bundle"])
+engine = Engine(bundle)
+p2 = time.perf_counter()
+w, rate = bundle.window, bundle.sample_rate
+t = np.arange(w) / rate
+raw = np.tile(np.array([0.1, -0.9, 0.2, 0.5, 0.1, -0.2], np.float32), (w, 1))
+first = engine.push("d", t, raw)
+t_first = time.time()
+p3 = time.perf_counter()
+assert len(first) == 1, engine.stats()
+for k in range(1, P["windows"]):
+    engine.push("d", t + k * w / rate, raw + np.float32(0.001 * k))
+print(json.dumps({"t_first": t_first, "import_s": p1 - p0, "load_s": p2 - p1, "first_window_s": p3 - p2,
+                  "maxrss_mb": maxrss_mb(), "tensorflow_loaded": "tensorflow" in sys.modules}))
+"""
+
+_TF_CHILD = _MAXRSS + """
+import time
+try:
+    import tensorflow as tf
+except ImportError as exc:
+    print(json.dumps({"skipped": f"TensorFlow is not installed ({exc})"})); sys.exit(0)
+import numpy as np
+MEAN = np.asarray(P["mean"], np.float32); STD = np.asarray(P["std"], np.float32)
+x = np.abs(np.random.default_rng(0).normal(1.0, 0.4, (1, P["window"], P["channels"]))).astype(np.float32)
+out = {"tensorflow": tf.__version__}
+if P["keras"]:
+    import keras
+    model = keras.models.load_model(P["keras"], compile=False)
+    def step(v):
+        return np.asarray(model((v - MEAN) / STD, training=False)) * STD + MEAN
+    out["what"] = "Keras model(x), one window per call"
+else:
+    interp = tf.lite.Interpreter(model_path=P["model_path"], num_threads=1)
+    interp.allocate_tensors()
+    i_idx = interp.get_input_details()[0]["index"]; o_idx = interp.get_output_details()[0]["index"]
+    dtype = interp.get_input_details()[0]["dtype"]
+    def step(v):
+        interp.set_tensor(i_idx, v.astype(dtype)); interp.invoke(); return interp.get_tensor(o_idx)
+    out["what"] = "tf.lite interpreter inside TensorFlow (no Keras model given)"
+for _ in range(5):
+    step(x)
+samples = []
+for _ in range(P["rounds"]):
+    start = time.perf_counter()
+    for _ in range(P["windows"]):
+        step(x)
+    samples.append((time.perf_counter() - start) / P["windows"])
+samples.sort()
+out["per_window_us"] = samples[len(samples) // 2] * 1e6
+out["maxrss_mb"] = maxrss_mb()
+print(json.dumps(out))
+"""
+
+
+def _child(code: str, params: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(params)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"benchmark subprocess failed (exit {proc.returncode}): {' | '.join(tail)}")
+    return json.loads(lines[-1])
+
+
+def engine_process(bundle_path: str, windows: int) -> dict[str, Any]:
+    t0 = time.time()
+    out = _child(_ENGINE_CHILD, {"bundle": bundle_path, "windows": windows})
+    out["cold_start_s"] = out.pop("t_first") - t0
+    return out
+
+
+def tensorflow_process(bundle, keras_path: str | None, windows: int, rounds: int) -> dict[str, Any]:
+    return _child(_TF_CHILD, {
+        "mean": bundle.norm_mean.tolist(), "std": bundle.norm_std.tolist(), "windows": windows, "rounds": rounds,
+        "window": bundle.window, "channels": bundle.n_channels, "keras": keras_path, "model_path": str(bundle.model_path),
+    })
+
+
+def resolve_keras(path: str | None) -> str | None:
+    from edge_runtime.errors import UserError
+
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        p = p / "transform.keras"
+    if not p.is_file():
+        raise UserError(f"{path}: no Keras model here (a training run folder with transform.keras, or a .keras file)")
+    return str(p)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+
+
+def run_benchmark(
+    bundles: list[str],
+    keras: str | None = None,
+    windows: int = 400,
+    rounds: int = 7,
+    streams: int = 200,
+    stream_seconds: float = 20.0,
+    batch: int = 10,
+    tensorflow: bool = True,
+    cold_runs: int = 3,
+    log=lambda msg: None,
+) -> dict[str, Any]:
+    from edge_runtime.bundle import load_bundle
+
+    loaded = [load_bundle(b) for b in bundles]
+    keras_path = resolve_keras(keras)
+    main = loaded[0]
+    res: dict[str, Any] = {"machine": machine(), "bundles": [], "skipped": [], "goals": {}}
+    res["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    for b in loaded:
+        log(f"per-window cost: {b.id} ({b.quantization})")
+        entry = per_window(b, windows, rounds)
+        entry["bulk_windows_per_s"] = bulk_windows_per_s(b, max(windows, 50))
+        res["bundles"].append(entry)
+    by_q = {e["quantization"]: e for e in res["bundles"]}
+    if "int8" in by_q and "float32" in by_q:
+        res["int8_vs_float32"] = {
+            "bare_invoke_ratio": round(by_q["int8"]["bare_invoke_us"] / by_q["float32"]["bare_invoke_us"], 3),
+            "engine_window_ratio": round(by_q["int8"]["engine_window_us"] / by_q["float32"]["engine_window_us"], 3),
+            "size_ratio": round(by_q["int8"]["model_bytes"] / by_q["float32"]["model_bytes"], 3),
+        }
+    else:
+        res["skipped"].append("int8 vs float32: pass one bundle of each quantization (--bundle A --bundle B)")
+
+    log("throughput: concurrent streams")
+    res["throughput"] = [throughput(main, streams, stream_seconds, batch, stride=None)]
+    if main.stride != main.window:
+        res["throughput"].append(throughput(main, streams, stream_seconds, batch, stride=main.stride))
+
+    log("cold start and memory: a fresh engine process")
+    runs = [engine_process(str(main.path), windows=min(windows, 200)) for _ in range(cold_runs)]
+    res["cold_start"] = {
+        "runs": len(runs),
+        "exec_to_first_window_s": round(statistics.median(r["cold_start_s"] for r in runs), 3),
+        "import_s": round(statistics.median(r["import_s"] for r in runs), 3),
+        "load_and_verify_s": round(statistics.median(r["load_s"] for r in runs), 4),
+        "first_window_s": round(statistics.median(r["first_window_s"] for r in runs), 4),
+    }
+    res["memory"] = {"engine_peak_rss_mb": round(max(r["maxrss_mb"] for r in runs), 1),
+                     "engine_process_imported_tensorflow": any(r["tensorflow_loaded"] for r in runs)}
+
+    tf_res = None
+    if not tensorflow:
+        res["skipped"].append("TensorFlow baselines (Keras speed, TensorFlow RSS): --no-tensorflow")
+    else:
+        log("TensorFlow baseline (subprocess)")
+        tf_res = tensorflow_process(main, keras_path, windows=min(windows, 200), rounds=max(3, rounds // 2))
+        if "skipped" in tf_res:
+            res["skipped"].append(f"TensorFlow baselines (Keras speed, TensorFlow RSS): {tf_res['skipped']}")
+            tf_res = None
+    if tf_res is not None:
+        res["tensorflow"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in tf_res.items()}
+        res["memory"]["tensorflow_peak_rss_mb"] = round(tf_res["maxrss_mb"], 1)
+        res["memory"]["tensorflow_process"] = tf_res["what"]
+        res["memory"]["ratio"] = round(res["memory"]["engine_peak_rss_mb"] / tf_res["maxrss_mb"], 3)
+        if keras_path:
+            res["keras"] = {
+                "model": keras_path,
+                "per_window_us": round(tf_res["per_window_us"], 1),
+                "engine_speedup": round(tf_res["per_window_us"] / res["bundles"][0]["engine_window_us"], 1),
+            }
+        else:
+            res["skipped"].append("Keras model(x) speed: no Keras model given (--keras RUN_DIR or model.keras)")
+
+    e = res["bundles"][0]
+    goals = res["goals"]
+    goals["engine_overhead"] = {"value": e["engine_overhead"], "met": e["engine_overhead"] <= 0.10}
+    if "keras" in res:
+        goals["keras_speedup"] = {"value": res["keras"]["engine_speedup"], "met": res["keras"]["engine_speedup"] >= 50}
+    if "ratio" in res["memory"]:
+        goals["rss_ratio"] = {"value": res["memory"]["ratio"], "met": res["memory"]["ratio"] <= 0.1}
+    spc = res["throughput"][0]["streams_per_core"]
+    goals["streams_per_core"] = {"value": spc, "met": spc is not None and spc >= 200}
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def to_markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    out = [
+        "# edge-runtime benchmark",
+        "",
+        f"Machine: {m['cpu'] or m['machine']} ({m['machine']}, {m['cpus']} CPUs), {m['system']}; "
+        f"Python {m['python']}, numpy {m['numpy']}, {m['interpreter']} ({m['interpreter_threads']} thread)"
+        + (f"; load average {m['load_average_1min']}" if "load_average_1min" in m else "")
+        + f". {res['created']}.",
+        "",
+        "Per window: a bare interpreter invoke; the engine fed one window of raw samples per push (features,"
+        " resampling, windowing, fail-closed checks, record); the engine fed 32 windows per push; and the"
+        " fail-closed transform alone on ready windows (the offline path). Medians of interleaved rounds.",
+        "",
+        "| bundle | quantization | bare invoke µs | engine µs (overhead) | engine, 32 windows/push µs (overhead) "
+        "| checked transform µs (overhead) | bulk windows/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in res["bundles"]:
+        out.append(f"| {b['id']} {b['version']} | {b['quantization']} ({b['io_dtype']} I/O, {b['model_bytes']} B) | "
+                   f"{b['bare_invoke_us']:.1f} | {b['engine_window_us']:.1f} ({100 * b['engine_overhead']:+.0f}%) | "
+                   f"{b['engine_bulk_window_us']:.1f} ({100 * b['engine_bulk_overhead']:+.0f}%) | "
+                   f"{b['guarded_transform_us']:.1f} ({100 * b['guarded_overhead']:+.0f}%) | "
+                   f"{b['bulk_windows_per_s']:.0f} |")
+    if "int8_vs_float32" in res:
+        r = res["int8_vs_float32"]
+        out += ["", f"int8 / float32: invoke time x{r['bare_invoke_ratio']}, engine time x{r['engine_window_ratio']}, "
+                    f"model size x{r['size_ratio']}."]
+    out += ["", "| streams | stride | batch | windows | bytes/record | CPU s | streams per core | windows/s per core |",
+            "|---|---|---|---|---|---|---|---|"]
+    for t in res["throughput"]:
+        out.append(f"| {t['streams']} x {t['seconds_per_stream']:g} s | {t['stride']} | {t['batch_samples']} | "
+                   f"{t['windows']} (dropped {t['windows_dropped']}) | {t['record_bytes']} | {t['cpu_s']} | "
+                   f"{t['streams_per_core']} | {t['windows_per_s']} |")
+    c, mem = res["cold_start"], res["memory"]
+    out += ["", f"Cold start (fresh process, exec to first transformed window, median of {c['runs']}): "
+                f"{c['exec_to_first_window_s']} s (imports {c['import_s']} s, bundle load+verify "
+                f"{c['load_and_verify_s']} s, first window {c['first_window_s']} s).",
+            "", f"Peak RSS: engine process {mem['engine_peak_rss_mb']} MB"
+                + (f" (TensorFlow imported: {mem['engine_process_imported_tensorflow']})")
+                + (f"; TensorFlow process {mem['tensorflow_peak_rss_mb']} MB ({mem['tensorflow_process']}); "
+                   f"ratio {mem['ratio']}" if "ratio" in mem else "") + "."]
+    if "keras" in res:
+        k = res["keras"]
+        out += ["", f"Keras model(x): {k['per_window_us']} µs/window; the engine is {k['engine_speedup']}x faster."]
+    out += ["", "| goal | target | measured | met |", "|---|---|---|---|"]
+    for key, (name, target) in GOALS.items():
+        g = res["goals"].get(key)
+        if g is None:
+            out.append(f"| {name} | {target} | skipped | - |")
+            continue
+        v = g["value"]
+        shown = f"{100 * v:+.1f}%" if key == "engine_overhead" else (f"{v}x" if key != "streams_per_core" else f"{v}")
+        out.append(f"| {name} | {target} | {shown} | {'yes' if g['met'] else 'NO'} |")
+    if res["skipped"]:
+        out += ["", "Skipped:"] + [f"- {s}" for s in res["skipped"]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,67 @@
+"""``edge-runtime benchmark`` in quick mode: it runs, reports every measurement, and says what it skipped.
+
+Numbers from a quick run on a shared CI machine mean nothing; these tests check the measurement
+plumbing (and that an edge install without TensorFlow gets a complete report with the skips named).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from test_engine_support import make_bundle
+
+from edge_runtime.cli import main
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("b")
+    return (
+        make_bundle(root / "f32", "conv_mag2_w128", bundle_id="conv", quantization="float32"),
+        make_bundle(root / "i8", "conv_mag2_w128_int8", bundle_id="conv", quantization="int8"),
+    )
+
+
+def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys):
+    f32, i8 = bundles
+    rc = main(["benchmark", "--bundle", str(i8.path), "--bundle", str(f32.path), "--quick", "--no-tensorflow",
+               "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md")])
+    assert rc == 0
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert {"machine", "bundles", "throughput", "cold_start", "memory", "goals", "skipped"} <= set(res)
+    assert res["machine"]["interpreter"].startswith("ai_edge_litert")
+    assert [b["quantization"] for b in res["bundles"]] == ["int8", "float32"]
+    for b in res["bundles"]:
+        assert b["bare_invoke_us"] > 0 and b["engine_window_us"] > 0 and b["bulk_windows_per_s"] > 0
+    assert res["int8_vs_float32"]["size_ratio"] > 0
+    assert res["throughput"][0]["windows"] > 0 and res["throughput"][0]["windows_dropped"] == 0
+    assert res["throughput"][0]["streams_per_core"] > 0
+    assert res["cold_start"]["exec_to_first_window_s"] > 0
+    assert res["memory"]["engine_peak_rss_mb"] > 0
+    assert res["memory"]["engine_process_imported_tensorflow"] is False
+    assert any("--no-tensorflow" in s for s in res["skipped"])
+    assert set(res["goals"]) == {"engine_overhead", "streams_per_core"}
+    md = (tmp_path / "b.md").read_text()
+    assert "| goal | target | measured | met |" in md and "skipped" in md and "Machine:" in md
+
+
+def test_edge_install_without_tensorflow_says_what_it_skipped(bundles, tmp_path):
+    """An ARM board has numpy + LiteRT only: shadow TensorFlow so it cannot import, then run."""
+    shadow = tmp_path / "shadow"
+    (shadow / "tensorflow").mkdir(parents=True)
+    (shadow / "tensorflow" / "__init__.py").write_text("raise ImportError('No module named tensorflow (shadowed)')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", "benchmark", "--bundle", str(bundles[1].path), "--quick",
+         "--json", str(tmp_path / "b.json")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert any("TensorFlow is not installed" in s for s in res["skipped"])
+    assert "keras" not in res and "ratio" not in res["memory"]
+    assert "skipped" in out.stdout and "TensorFlow is not installed" in out.stdout
