@@ -238,6 +238,7 @@ class EmulatedWearable:
         self.stats = EmulatorStats()
         self.finished = asyncio.Event()
         self.position = 0  # next sample index
+        self._t_offset = 0.0  # device time added per loop of a repeated recording
         self._streaming_conn = None
         self._streaming = asyncio.Event()
         self._seq = 0
@@ -349,7 +350,8 @@ class EmulatedWearable:
                 self.finished.set()
                 if not self.repeat:
                     return
-                self.position = 0
+                self.position = 0  # loop; the device clock keeps running: one sample period after the last
+                self._t_offset += float(rec.t[-1] - rec.t[0]) + 1.0 / self.native_rate
             await self._streaming.wait()
             conn = self._streaming_conn
             if conn is None:
@@ -365,7 +367,8 @@ class EmulatedWearable:
                 if self._streaming_conn is not conn:
                     break
                 counts = self._peripheral.quantize(rec.raw[idx])
-                frame = self._peripheral.encode(self._seq, int(round(rec.t[idx[0]] * 1e6)), counts)
+                t_us = int(round((rec.t[idx[0]] + self._t_offset) * 1e6))
+                frame = self._peripheral.encode(self._seq, t_us, counts)
                 seq = self._seq
                 self._seq = (self._seq + 1) & 0xFFFF
                 self.position = int(idx[-1]) + 1

@@ -250,3 +250,23 @@ def test_several_wearables_at_once(clip):
         assert len(t) == 200
         assert_matches_recording(t, raw, rec, q)
     assert {s.profile for s in ing.stats.values()} == {"ours", "thingy52"}
+
+
+def test_repeating_wearable_keeps_device_time_running(clip):
+    """A looped recording continues the device clock, so every loop is delivered, in order."""
+    rec = Recording(clip.t[:75], clip.raw[:75])
+
+    async def main():
+        radio = VirtualRadio()
+        adapter = await BumbleAdapter.open(radio=radio)
+        async with EmulatedWearable(rec, radio=radio, speed=10, repeat=True) as w:
+            got, _ = await stream([w], [DeviceTarget(name="EdgeIMU")], bleak_adapter=adapter,
+                                  until=lambda i: sum(s.samples for s in i.stats.values()) >= 3 * 75)
+        await adapter.close()
+        return got
+
+    (t, raw), = run(main()).values()
+    assert len(t) >= 3 * 75 and np.all(np.diff(t) > 0)
+    np.testing.assert_allclose(t[:225], np.arange(225) / 50.0, atol=1e-6)
+    err = np.abs(raw[:225].astype(np.float64) - np.tile(rec.raw, (3, 1)))
+    assert np.all(err <= OURS_Q / 2 + 1e-6)

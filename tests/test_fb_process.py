@@ -92,3 +92,34 @@ def test_kill_and_restart_emulator_process_repeatedly():
     print("traced memory after each cycle:", memory)
     growth = memory[-1] - memory[0]
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over {CYCLES - 2} kill/restart cycles: {memory}"
+
+
+@pytest.mark.timeout(60)
+def test_capture_device_over_link_from_emulator_process(tmp_path):
+    """`edge-runtime capture --device NAME --link` serves the radio; `edge-runtime emulate --link` joins it."""
+    import socket
+
+    from edge_runtime.cli import main as cli
+    from edge_runtime.recording import read_recording
+    from firmware_bridge.profiles import Thingy52Session
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "emulate", str(CLIP), "--link", f"127.0.0.1:{port}",
+         "--name", "Thingy", "--profile", "thingy52", "--speed", "10"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    try:
+        out = tmp_path / "cap.csv"
+        assert cli(["capture", "--device", "Thingy", "--link", f"127.0.0.1:{port}", "--out", str(out),
+                    "--seconds", "9"]) == 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    clip = load_samples(CLIP)
+    cap = read_recording(out)
+    assert len(cap) == len(clip)
+    np.testing.assert_allclose(cap.t, clip.t, atol=1e-6)
+    quantum = Thingy52Session.__new__(Thingy52Session).quantum
+    assert np.all(np.abs(cap.raw - clip.raw) <= quantum / 2 + 1e-6)
