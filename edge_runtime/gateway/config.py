@@ -72,6 +72,13 @@ class SpoolConfig:
 
 
 @dataclass(frozen=True)
+class BleConfig:
+    backend: str = "system"  # system: bleak's platform backend (BlueZ, CoreBluetooth); virtual: bumble, no hardware
+    virtual_link: str | None = None  # virtual radio: HOST:PORT where `edge-runtime emulate --link` wearables join
+    stall_timeout_s: float = 5.0  # no frame for this long: reconnect
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -86,6 +93,7 @@ class GatewayConfig:
     sinks: tuple[SinkConfig, ...]
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    ble: BleConfig = field(default_factory=BleConfig)
     log_level: str = "info"
     drain_timeout_s: float = 10.0  # SIGTERM: how long to keep delivering before exiting
     reconnect_max_s: float = 30.0  # BLE reconnect backoff cap
@@ -134,6 +142,19 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         mt.fail("listen", f"must be HOST:PORT, e.g. 127.0.0.1:9108, not {listen!r}")
     metrics = MetricsConfig(enabled=mt.boolean("enabled", default=True), host=host, port=int(port))
     mt.done()
+    bt = root.table("ble")
+    needs_virtual = any(d.emulate for d in devices)
+    backend = bt.choice("backend", ("system", "virtual"), default="virtual" if needs_virtual else "system")
+    if needs_virtual and backend != "virtual":
+        bt.fail("backend", "emulated devices need the virtual radio (backend = \"virtual\")")
+    link = bt.string("virtual_link")
+    if link is not None:
+        lh, _, lp = link.rpartition(":")
+        if not lh or not lp.isdigit() or not 0 <= int(lp) < 65536:
+            bt.fail("virtual_link", f"must be HOST:PORT (port 0 picks a free one), not {link!r}")
+    ble = BleConfig(backend=backend, virtual_link=link,
+                    stall_timeout_s=bt.number("stall_timeout_s", default=5.0, minimum=0.5))
+    bt.done()
     config = GatewayConfig(
         source=source,
         bundle=_bundle_ref(bundle, base),
@@ -141,6 +162,7 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         sinks=sinks,
         spool=spool,
         metrics=metrics,
+        ble=ble,
         log_level=gw.choice("log_level", LOG_LEVELS, default="info"),
         drain_timeout_s=gw.number("drain_timeout_s", default=10.0, minimum=0),
         reconnect_max_s=gw.number("reconnect_max_s", default=30.0, minimum=0.1),

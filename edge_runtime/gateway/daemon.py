@@ -81,6 +81,7 @@ class Gateway:
         self.forwarders: dict[str, Forwarder] = {}
         self.sources: dict[str, tuple[DeviceSource, asyncio.Task]] = {}
         self.metrics_server: MetricsServer | None = None
+        self.ble = None  # BleContext, created with the first BLE device
         self.accepted = 0  # records accepted (spooled and/or written), this run
         self._stop = asyncio.Event()
         self._reload_requested = asyncio.Event()
@@ -151,6 +152,9 @@ class Gateway:
         self.notifier.stopping()
         for device_id in list(self.sources):
             await self._stop_source(device_id)
+        if self.ble is not None:
+            await self.ble.close()
+            self.ble = None
         self._flush_pending()
         self._engine_counters()
         for t in self._tasks:
@@ -207,9 +211,9 @@ class Gateway:
             self.metrics.reloads.inc("error")
             self.notifier.ready("reload failed; running the previous config")
             return False
-        if new.spool != old.spool or new.metrics != old.metrics:
-            log.warning("spool and metrics settings change only on restart", extra={"config": new.source})
-            new = replace(new, spool=old.spool, metrics=old.metrics)
+        if new.spool != old.spool or new.metrics != old.metrics or new.ble != old.ble:
+            log.warning("spool, metrics and ble settings change only on restart", extra={"config": new.source})
+            new = replace(new, spool=old.spool, metrics=old.metrics, ble=old.ble)
         set_level(new.log_level)
         # sinks: replace the changed ones, add new ones, remove the dropped ones
         new_sinks = {s.name: s for s in new.sinks}
@@ -323,7 +327,11 @@ class Gateway:
             self.metrics.delivery_latency.observe(sink, value=lat)
 
     def _start_source(self, dev) -> None:
-        source = make_source(dev, self.config.reconnect_max_s)
+        if not dev.replay and self.ble is None:
+            from edge_runtime.gateway.ble import BleContext
+
+            self.ble = BleContext(self.config.ble)
+        source = make_source(dev, self.config.reconnect_max_s, self.ble)
         task = asyncio.create_task(self._run_source(source), name=f"device:{dev.id}")
         self.sources[dev.id] = (source, task)
 
@@ -341,13 +349,15 @@ class Gateway:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.reconnect_max_s)
 
-    async def _stop_source(self, device_id: str) -> None:
+    async def _stop_source(self, device_id: str, timeout_s: float = 5.0) -> None:
         source, task = self.sources.pop(device_id)
         task.cancel()
-        try:
-            await task
-        except (asyncio.CancelledError, Exception):
-            pass
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:  # never let one stuck device block shutdown or a reload
+            log.error("device source did not stop in time; abandoning it", extra={"device": device_id})
+        elif not task.cancelled() and task.exception() is not None:
+            log.warning("device source ended with an error", extra={"device": device_id,
+                                                                     "error": repr(task.exception())})
 
     async def _watchdog(self) -> None:
         """Pings systemd from the event loop (a hung loop stops the pings) and refreshes the

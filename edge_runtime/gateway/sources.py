@@ -73,9 +73,9 @@ class ReplaySource(DeviceSource):
             listener.on_connection(self.device.id, False)
 
 
-def make_source(device: DeviceConfig, reconnect_max_s: float = 30.0) -> DeviceSource:
+def make_source(device: DeviceConfig, reconnect_max_s: float = 30.0, ble_context=None) -> DeviceSource:
     if device.replay:
         return ReplaySource(device, reconnect_max_s)
-    from edge_runtime.gateway.ble import BleSource  # bleak (and bumble for emulate) only when needed
+    from edge_runtime.gateway.ble import BleSource  # bleak (and bumble for virtual radios) only when needed
 
-    return BleSource(device, reconnect_max_s)
+    return BleSource(device, reconnect_max_s, ble_context)
