@@ -22,6 +22,7 @@ from converters.fuse import INPUT_NAME, OUTPUT_NAME, build_module, keras_pipelin
 from converters.parity import LiteRTTransform, MetricsFn, ParityReport, array_parity, compare_metrics
 from converters.run_dir import RunSpec
 from converters.tflite import convert_module
+from converters.windows import extreme_windows
 from edge_runtime.bundle import MODEL_NAME, SCHEMA_VERSION, SIGNATURE_NAME, Bundle, TensorSpec, read_tflite_io
 from edge_runtime.errors import UserError
 
@@ -55,6 +56,7 @@ def convert(
     bundle_id: str,
     holdout: np.ndarray,
     calibration: np.ndarray | None = None,
+    calibration_pool: np.ndarray | None = None,
     metrics_fn: MetricsFn | None = None,
     metrics_note: str = "",
     layout: str = "nwc",
@@ -63,13 +65,15 @@ def convert(
     source: str = "",
     data_source: str = "",
     int8_io: bool = False,
+    per_channel: bool = True,
     allow_parity_miss: bool = False,
     log: Callable[[str], None] = print,
 ) -> ConversionResult:
     """Convert ``model`` (standardised -> standardised windows) into the bundle folder ``out``.
 
     ``holdout`` are held-out physical windows for the difference numbers; ``calibration`` physical
-    train windows (int8). ``metrics_fn(transform_fn) -> {name: value}`` runs the judges on what a
+    train windows (int8), to which the windows of ``calibration_pool`` (more train windows) with the
+    most extreme inputs and float outputs are added. ``metrics_fn(transform_fn) -> {name: value}`` runs the judges on what a
     transform makes of the evaluation data; it is called once for Keras and once for TFLite.
     """
     import tensorflow as tf
@@ -83,16 +87,23 @@ def convert(
         if calibration.ndim != 3 or calibration.shape[1:] != (window, channels):
             raise UserError(f"calibration windows must be [n, {window}, {channels}], got {calibration.shape}")
 
+    keras_fn = keras_pipeline(model, spec.norm_mean, spec.norm_std, window, channels, layout)
+    n_extremes = 0
+    if quantize == "int8" and calibration is not None and calibration_pool is not None and len(calibration_pool):
+        pool = np.asarray(calibration_pool, np.float32)
+        extremes = extreme_windows(pool, keras_fn(pool))
+        calibration = np.concatenate([calibration, pool[extremes]])
+        n_extremes = int(len(extremes))
+
     log(f"fusing standardisation + transform + de-standardisation ({spec.feature_set.name}, window {window})")
     module = build_module(model, spec.norm_mean, spec.norm_std, window, channels, layout)
     log(f"converting to TFLite ({quantize}"
         + (f", calibrated on {len(calibration)} real train windows" if quantize == "int8" and calibration is not None else "")
         + ")")
-    tflite = convert_module(module, quantize, calibration, int8_io=int8_io)
+    tflite = convert_module(module, quantize, calibration, int8_io=int8_io, per_channel=per_channel)
     float32_size = len(tflite) if quantize == "float32" else len(convert_module(module, "float32"))
 
     log(f"measuring parity with the LiteRT interpreter on {len(holdout)} held-out windows")
-    keras_fn = keras_pipeline(model, spec.norm_mean, spec.norm_std, window, channels, layout)
     tflite_fn = LiteRTTransform(tflite)
     parity = array_parity(keras_fn(holdout), tflite_fn(holdout))
     rows = {}
@@ -140,8 +151,9 @@ def convert(
             "tensorflow": tf.__version__,
             "source": source,
             "layout": layout,
+            "int8_weights": ("per-channel" if per_channel else "per-tensor") if quantize == "int8" else None,
             "calibration": {"windows": 0 if calibration is None or quantize != "int8" else int(len(calibration)),
-                            "source": data_source},
+                            "extreme_windows": n_extremes, "source": data_source},
             **report.to_manifest(),
         },
     }

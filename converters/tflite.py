@@ -22,10 +22,13 @@ def convert_module(
     quantize: str,
     calibration: np.ndarray | None = None,
     int8_io: bool = False,
+    per_channel: bool = True,
 ) -> bytes:
     """``module`` (from :func:`converters.fuse.build_module`) -> TFLite bytes.
 
     ``calibration`` are physical windows ``[n, window, channels]`` (needed for ``int8``).
+    ``per_channel=False`` quantizes int8 weights per tensor: fewer scale/zero-point arrays (a smaller
+    file for small models) at some cost in precision. Tensor debug names are dropped in every case.
     """
     import tensorflow as tf
 
@@ -49,10 +52,27 @@ def convert_module(
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = _representative(calibration)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if not per_channel:
+                converter._experimental_disable_per_channel = True  # no public switch in TF 2.21
             if int8_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
-        return bytes(converter.convert())
+        return strip_tensor_names(bytes(converter.convert()))
+
+
+def strip_tensor_names(model: bytes) -> bytes:
+    """Drop the TensorFlow debug names of tensors (often most of a small model's non-weight bytes).
+
+    The signature keeps its own input/output names (``window``/``transformed``), which is what
+    callers use; the interpreter does not need tensor names. Uses LiteRT's own flatbuffer utilities.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    for subgraph in obj.subgraphs:
+        for i, tensor in enumerate(subgraph.tensors):
+            tensor.name = f"t{i}"
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
 def _representative(windows: np.ndarray):

@@ -18,6 +18,7 @@ from converters.run_dir import RunSpec
 @dataclass(frozen=True)
 class WindowSets:
     calibration: np.ndarray  # [n, window, channels] physical units, from train trials
+    pool: np.ndarray  # every 4th train window: where calibration extremes are looked for
     holdout: np.ndarray  # [m, window, channels] physical units, from held-out trials
     source: str
 
@@ -27,6 +28,22 @@ def _subset(x: np.ndarray, n: int, seed: int) -> np.ndarray:
         return x
     idx = np.sort(np.random.default_rng(seed).choice(len(x), size=n, replace=False))
     return x[idx]
+
+
+def extreme_windows(pool: np.ndarray, outputs: np.ndarray, k: int = 4) -> np.ndarray:
+    """Indices of the ``k`` windows with the highest and the lowest value per channel, in ``pool``
+    (inputs) and in ``outputs`` (what the float model makes of them).
+
+    Added to a random calibration sample they make the int8 ranges cover what the training data
+    reaches; without them rare peaks of the input or of the transform's output clip.
+    """
+    idx: set[int] = set()
+    for arr in (pool, outputs):
+        peaks, troughs = arr.max(axis=1), arr.min(axis=1)  # [n, channels]
+        for c in range(arr.shape[-1]):
+            idx.update(np.argsort(peaks[:, c])[-k:].tolist())
+            idx.update(np.argsort(troughs[:, c])[:k].tolist())
+    return np.array(sorted(idx), dtype=np.int64)
 
 
 def motionsense_windows(
@@ -48,6 +65,7 @@ def motionsense_windows(
     ds = load_dataset(data_dir, config, progress=True)
     return WindowSets(
         calibration=_subset(ds.train.x, n_calibration, seed),
+        pool=ds.train.x[::4],
         holdout=_subset(ds.test.x, n_holdout, seed + 1),
         source=(
             f"MotionSense ({ds.checksum[:16]}...) {spec.feature_set.name} windows of {spec.window}, "

@@ -112,7 +112,8 @@ def test_cli_convert_writes_a_bundle_that_inspect_shows(run_dir, tmp_path, capsy
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["id"] == "tiny-test" and manifest["quantization"] == "int8"
     assert manifest["training"]["recipe"] == "tiny-test" and manifest["training"]["data_sha256"] == "0" * 64
-    assert manifest["conversion"]["calibration"]["windows"] == 100
+    cal = manifest["conversion"]["calibration"]
+    assert cal["extreme_windows"] > 0 and cal["windows"] == 100 + cal["extreme_windows"]
     assert manifest["conversion"]["metrics_note"] == "not recomputed (--no-judges)"
     assert main(["inspect", str(out)]) == 0
     human = capsys.readouterr().out
@@ -201,6 +202,19 @@ def test_a_judge_metric_outside_its_limit_refuses_the_bundle(run_dir, keras_mode
         convert(keras_model, spec, quantize="int8", out=tmp_path / "b", bundle_id="x", holdout=mini_windows.test.x[:20],
                 calibration=mini_windows.train.x, metrics_fn=exactness_judge, log=lambda s: None)
     assert not (tmp_path / "b").exists()
+
+
+def test_calibration_extremes_cover_input_and_output_peaks():
+    from converters.windows import extreme_windows
+
+    rng = np.random.default_rng(0)
+    pool = rng.normal(size=(50, 16, 2)).astype(np.float32)
+    pool[7, 3, 1] = 40.0  # an input peak
+    outputs = pool.copy()
+    outputs[31, 0, 0] = -40.0  # an output trough only the model produces
+    idx = extreme_windows(pool, outputs, k=2)
+    assert 7 in idx and 31 in idx
+    assert len(idx) <= 2 * 2 * 2 * 2  # k per (max, min) x channels x (inputs, outputs)
 
 
 def test_metric_limits_follow_the_targets():
