@@ -325,8 +325,15 @@ class Engine:
             start = n
         dev.values, dev.times = values[start:], times[start:]
 
-    def _transform(self, device_id: str, dev: _Device, start_time: float, x: np.ndarray) -> TransformedWindow | None:
-        y, reason = self.guard(x, finite=True)
+    def transform_window(self, device_id: str, start_time: float, x: np.ndarray) -> TransformedWindow | None:
+        """One ready window ``x [window, channels]`` (the bundle's features, on its grid) for a device:
+        its record, or ``None`` when dropped (counted). For consumers that do their own windowing;
+        it shares the device's sequence numbers and counters with :meth:`push`."""
+        return self._transform(str(device_id), self._device(str(device_id)), float(start_time), x, finite=False)
+
+    def _transform(self, device_id: str, dev: _Device, start_time: float, x: np.ndarray,
+                   finite: bool = True) -> TransformedWindow | None:
+        y, reason = self.guard(x, finite=finite)
         if y is None:
             dev.stats.windows_dropped += 1
             dev.stats.drops[reason] += 1

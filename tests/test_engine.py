@@ -251,3 +251,18 @@ def test_engine_never_imports_tensorflow(affine):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "ai_edge_litert"
     assert out.stdout.strip().endswith("[]")
+
+
+def test_transform_window_for_own_windowing(affine):
+    engine = Engine(affine)
+    feats = affine.feature_set.from_raw(walking_raw(256)[1])
+    first = engine.transform_window("d", 10.0, feats[:128])
+    np.testing.assert_allclose(first.values, affine_mag2(feats[:128]), atol=1e-6)
+    bad = feats[128:].copy()
+    bad[5, 0] = np.nan
+    assert engine.transform_window("d", 12.56, bad) is None
+    t, raw = walking_raw(128)
+    (pushed,) = engine.push("d", t + 20.0, raw)
+    assert (first.seq, pushed.seq) == (0, 1)  # one sequence per device, whichever way windows came
+    s = engine.stats()["d"]
+    assert (s["windows_emitted"], s["windows_dropped"], s["drops"]["nan_input"]) == (2, 1, 1)
