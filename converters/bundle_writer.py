@@ -42,7 +42,7 @@ def write_bundle(out: str | Path, manifest: dict[str, Any], files: dict[str, byt
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         load_bundle(tmp)  # what we wrote must verify
         if out.exists():
             old = out.with_name(f".{out.name}.old")

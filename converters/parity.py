@@ -64,8 +64,8 @@ def array_parity(reference: np.ndarray, candidate: np.ndarray) -> dict:
     """Absolute differences of two ``[n, window, channels]`` outputs, overall and per channel."""
     d = np.abs(np.asarray(candidate, np.float64) - np.asarray(reference, np.float64))
     if not np.all(np.isfinite(d)):
-        return {"windows": int(len(d)), "max_abs_diff": float("inf"), "mean_abs_diff": float("inf"),
-                "per_channel_max_abs_diff": [float("inf")] * d.shape[-1], "finite": False}
+        return {"windows": int(len(d)), "max_abs_diff": None, "mean_abs_diff": None,
+                "per_channel_max_abs_diff": [None] * d.shape[-1], "finite": False}
     return {
         "windows": int(len(d)),
         "max_abs_diff": float(d.max()),
@@ -106,7 +106,13 @@ class MetricRow:
         return bool(np.isfinite(self.diff) and abs(self.diff) <= self.limit + 1e-12)
 
     def to_dict(self) -> dict:
-        return {"keras": self.keras, "tflite": self.tflite, "diff": self.diff, "limit": self.limit, "ok": self.ok}
+        """JSON-safe: a non-finite value (e.g. an infinite distance) is written as null."""
+        return {"keras": _finite(self.keras), "tflite": _finite(self.tflite), "diff": _finite(self.diff),
+                "limit": self.limit, "ok": self.ok}
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 def compare_metrics(keras_metrics: dict, tflite_metrics: dict) -> dict[str, MetricRow]:
@@ -139,7 +145,8 @@ class ParityReport:
         """Each applicable target -> met?"""
         out: dict[str, bool] = {"outputs finite": bool(self.parity.get("finite", False))}
         if self.quantization == "float32":
-            out[f"float32 max |diff| <= {FLOAT32_MAX_ABS_DIFF:g}"] = self.parity["max_abs_diff"] <= FLOAT32_MAX_ABS_DIFF
+            worst = self.parity["max_abs_diff"]
+            out[f"float32 max |diff| <= {FLOAT32_MAX_ABS_DIFF:g}"] = worst is not None and worst <= FLOAT32_MAX_ABS_DIFF
         if self.quantization == "int8":
             out[f"int8 size <= {INT8_SIZE_RATIO}x float32"] = self.size_ratio <= INT8_SIZE_RATIO
         for key, row in self.metrics.items():
@@ -173,11 +180,15 @@ class ParityReport:
         p = self.parity
         lines = [
             f"quantization {self.quantization}: {self.size_bytes} bytes "
-            f"({self.size_ratio:.2f}x the float32 graph's {self.float32_size_bytes})",
-            f"parity vs float Keras on {p['windows']} held-out windows: max |diff| {p['max_abs_diff']:.4g}, "
-            f"mean |diff| {p['mean_abs_diff']:.4g} (per channel max "
-            + ", ".join(f"{v:.4g}" for v in p["per_channel_max_abs_diff"]) + ")",
+            f"({self.size_ratio:.3f}x the float32 graph's {self.float32_size_bytes})",
         ]
+        if p["finite"]:
+            lines.append(
+                f"parity vs float Keras on {p['windows']} held-out windows: max |diff| {p['max_abs_diff']:.4g}, "
+                f"mean |diff| {p['mean_abs_diff']:.4g} (per channel max "
+                + ", ".join(f"{v:.4g}" for v in p["per_channel_max_abs_diff"]) + ")")
+        else:
+            lines.append(f"parity vs float Keras on {p['windows']} held-out windows: NON-FINITE outputs")
         if self.metrics:
             lines.append(f"  {'metric':<44} {'keras':>8} {'tflite':>8} {'diff':>8} {'limit':>7}")
             for key, r in self.metrics.items():

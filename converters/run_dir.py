@@ -116,7 +116,8 @@ def make_spec(
         recipe=recipe, feature_set=fs, sample_rate=float(sample_rate), window=window, stride=stride,
         activities=acts, protected=list(protected), norm_mean=mean, norm_std=std, data_sha256=data_sha256,
         config=dict(config or {}), metrics={k: float(v) for k, v in (metrics or {}).items()
-                                            if isinstance(v, (int, float)) and not isinstance(v, bool)},
+                                            if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            and math.isfinite(v)},
     )
 
 

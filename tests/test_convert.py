@@ -227,6 +227,8 @@ def test_metric_limits_follow_the_targets():
     rows = compare_metrics({"gender.accuracy": 0.60, "note": "text", "only_keras": 1.0},
                            {"gender.accuracy": 0.625, "note": "text"})
     assert list(rows) == ["gender.accuracy"] and rows["gender.accuracy"].ok is False
+    inf = compare_metrics({"fidelity.dtw": float("inf")}, {"fidelity.dtw": float("inf")})["fidelity.dtw"]
+    assert inf.to_dict() == {"keras": None, "tflite": None, "diff": None, "limit": None, "ok": True}
 
 
 def test_flatten_judge_report_reads_the_lead_judges_structure():
