@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, field, fields
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -73,10 +74,6 @@ class Faults:
                 raise UserError(f"fault {k} must be a probability in [0, 1)")
         return cls(**kw)
 
-    @property
-    def any(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self) if f.name != "seed")
-
 
 @dataclass
 class EmulatorStats:
@@ -88,7 +85,7 @@ class EmulatorStats:
     stalls: int = 0
     forced_disconnects: int = 0
     connections: int = 0
-    dropped_seqs: list[int] = field(default_factory=list)
+    dropped_seqs: deque = field(default_factory=lambda: deque(maxlen=10000))  # the latest dropped frames
 
 
 class _Peripheral:
@@ -213,6 +210,8 @@ class EmulatedWearable:
             raise UserError(f"unknown profile {profile!r}; known: {', '.join(_PERIPHERALS)}")
         if speed <= 0:
             raise UserError("speed must be > 0")
+        if (radio is None) == (transport is None):
+            raise UserError("an emulated wearable needs exactly one of radio= (in-process) or transport=")
         self.recording = recording if isinstance(recording, Recording) else load_samples(recording)
         if len(self.recording) == 0:
             raise UserError("the recording has no samples")

@@ -25,7 +25,8 @@ from typing import AsyncIterator, Sequence
 
 import numpy as np
 
-from firmware_bridge.profiles import DecodedFrame, DeviceProfile, FrameError, get_profile, profile_for_services
+from firmware_bridge.profiles import (DecodedFrame, DeviceProfile, FrameError, ProfileSession, get_profile,
+                                      profile_for_services)
 from firmware_bridge.sequence import SequenceTracker
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,48 @@ class _DeviceClock:
         self.last_host = host_now
 
 
+class FrameIngest:
+    """One connection's notifications -> decoded frames in order, every notification accounted for.
+
+    Each notification is either decoded (``stats.frames``) or malformed (``stats.malformed[reason]``);
+    each decoded frame is released, or dropped as a duplicate or late, or (until :meth:`flush`) held
+    for reordering. Counters in ``stats`` are live, so they are right whenever the session ends.
+    """
+
+    def __init__(self, session: ProfileSession, stats: DeviceStats, window: int = 8, max_hold: float = 0.5):
+        self.session = session
+        self.stats = stats
+        self.tracker = SequenceTracker(window, max_hold)
+        self._base = (stats.lost_frames, stats.duplicates, stats.late, stats.reordered)
+        self.notifications = 0
+        self.last_notification = time.monotonic()
+
+    def on_notification(self, data: bytes | bytearray, now: float) -> list[DecodedFrame]:
+        self.notifications += 1
+        self.last_notification = now
+        try:
+            frame = self.session.decode(data)
+        except FrameError as exc:
+            self.stats.malformed[exc.reason] += 1
+            return []
+        self.stats.frames += 1
+        if frame.seq is None:  # no sequence numbers in this profile: nothing to order
+            return [frame]
+        return self._sync(self.tracker.push(frame.seq, frame, now))
+
+    def expire(self, now: float) -> list[DecodedFrame]:
+        return self._sync(self.tracker.expire(now))
+
+    def flush(self) -> list[DecodedFrame]:
+        return self._sync(self.tracker.flush())
+
+    def _sync(self, out: list[DecodedFrame]) -> list[DecodedFrame]:
+        c, b, s = self.tracker.counters, self._base, self.stats
+        s.lost_frames, s.duplicates, s.late, s.reordered = b[0] + c.lost, b[1] + c.duplicates, b[2] + c.late, \
+            b[3] + c.reordered
+        return out
+
+
 class Ingestor:
     def __init__(self, targets: Sequence[DeviceTarget], *, bleak: BleakOptions = BleakOptions(),
                  backoff: Backoff = Backoff(), stall_timeout: float = 5.0, connect_timeout: float = 10.0,
@@ -233,7 +276,7 @@ class Ingestor:
         clock = self._clocks.setdefault(address, _DeviceClock())
         disconnected = asyncio.Event()
         streamed = False
-        emit = None
+        frames: FrameIngest | None = None
         client = BleakClient(device, disconnected_callback=lambda _c: disconnected.set(),
                              timeout=self.connect_timeout, **self.bleak.client)
         try:
@@ -248,30 +291,14 @@ class Ingestor:
             self.connected.add(address)
             self._event(address, "connected")
             clock.new_session()
-            tracker = SequenceTracker(self.reorder_window, self.max_hold)
-            base = (stats.lost_frames, stats.duplicates, stats.late, stats.reordered)
-            last_frame = [time.monotonic()]
+            frames = FrameIngest(session, stats, self.reorder_window, self.max_hold)
 
-            def emit(frames: list[DecodedFrame]) -> None:
-                for fr in frames:
+            def emit(decoded: list[DecodedFrame]) -> None:
+                for fr in decoded:
                     self._emit(device_id, stats, clock, fr, session.rate_hz)
-                c = tracker.counters  # live: stats are right even if the session is cancelled
-                stats.lost_frames, stats.duplicates = base[0] + c.lost, base[1] + c.duplicates
-                stats.late, stats.reordered = base[2] + c.late, base[3] + c.reordered
 
             def on_data(_char, data: bytearray) -> None:
-                now = time.monotonic()
-                last_frame[0] = now
-                try:
-                    frame = session.decode(data)
-                except FrameError as exc:
-                    stats.malformed[exc.reason] += 1
-                    return
-                stats.frames += 1
-                if frame.seq is None:
-                    emit([frame])
-                else:
-                    emit(tracker.push(frame.seq, frame, now))
+                emit(frames.on_notification(data, time.monotonic()))
 
             await profile.start(client, on_data)
             while not disconnected.is_set():
@@ -280,17 +307,16 @@ class Ingestor:
                 except asyncio.TimeoutError:
                     pass
                 now = time.monotonic()
-                emit(tracker.expire(now))
-                if stats.frames:
-                    streamed = True
-                if now - last_frame[0] > self.stall_timeout:
+                emit(frames.expire(now))
+                streamed = streamed or frames.notifications > 0
+                if now - frames.last_notification > self.stall_timeout:
                     stats.stalls += 1
                     stats.last_error = f"stalled: no frame for {self.stall_timeout:g} s"
                     break
-            emit(tracker.flush())
+            emit(frames.flush())
         except asyncio.CancelledError:
-            if emit is not None:
-                emit(tracker.flush())  # deliver what was held for reordering before going away
+            if frames is not None:
+                emit(frames.flush())  # deliver what was held for reordering before going away
             raise
         except Exception as exc:  # bleak/bumble/OS errors and unusable configs: this session ends, others go on
             stats.failed_connects += 0 if streamed else 1

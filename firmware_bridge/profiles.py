@@ -65,6 +65,8 @@ class OursSession(ProfileSession):
         self._scale = np.array([cfg.acc_scale] * 3 + [cfg.gyro_scale] * 3, np.float64)
         self._last_raw_us: int | None = None
         self._last_us = 0  # unwrapped
+        self._ref: tuple[int, int] | None = None  # (seq, t_us) of the last frame accepted
+        self._time_rejects = 0
 
     @property
     def quantum(self) -> np.ndarray:
@@ -84,10 +86,34 @@ class OursSession(ProfileSession):
 
     def decode(self, data: bytes | bytearray) -> DecodedFrame:
         frame = protocol.decode_frame(data)
+        self._check_time(frame.seq, frame.t_us)
         counts = protocol.frame_counts(frame).astype(np.float64)
         t0 = self._unwrap(frame.t_us) / 1e6
+        self._ref = (frame.seq, frame.t_us)
         t = t0 + np.arange(counts.shape[0], dtype=np.float64) / self.rate_hz
         return DecodedFrame(frame.seq, t, (counts * self._scale).astype(np.float32))
+
+    def _check_time(self, seq: int, t_us: int) -> None:
+        """Sequence and time must agree: d frames apart means 1..15 samples each (reason "time").
+
+        Catches a mangled frame that still passes length and CRC, which would otherwise shift the
+        device's time base."""
+        if self._ref is None:
+            return
+        if self._time_rejects >= 3:  # three in a row: the reference was the bad one; take the new timeline
+            self._time_rejects = 0
+            return
+        ref_seq, ref_us = self._ref
+        d = (seq - ref_seq) % 65536
+        d = d - 65536 if d >= 32768 else d
+        dt = (t_us - ref_us) % (1 << 32)
+        dt = dt - (1 << 32) if dt >= 1 << 31 else dt
+        period, tol = 1e6 / self.rate_hz, 1e6 / self.rate_hz + 1000.0
+        lo, hi = sorted((d * period, d * protocol.MAX_COUNT * period))
+        if not lo - tol <= dt <= hi + tol:
+            self._time_rejects += 1
+            raise FrameError("time", f"seq {seq} is {d} frames from {ref_seq} but {dt} us away")
+        self._time_rejects = 0
 
 
 class OursProfile(DeviceProfile):

@@ -20,7 +20,7 @@ from firmware_bridge.sequence import SequenceTracker
 
 VECTORS = json.loads((Path(protocol.__file__).with_name("test_vectors.json")).read_text())
 FIRMWARE_DIR = Path(protocol.__file__).with_name("firmware")
-OUR_REASONS = {"short", "version", "length", "crc"}
+OUR_REASONS = {"short", "version", "length", "crc", "time"}
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def mutated(draw):
     return draw(st.binary(max_size=300))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(valid_frames, mutated()), min_size=1, max_size=40))
 def test_fuzz_our_decoder_accounts_for_every_frame(frames):
     session = OursSession(CFG)
@@ -258,3 +258,66 @@ def test_sequence_tracker_orders_and_accounts(start, n, data):
     assert set(out) <= set(seqs)
     if stream:
         assert c.released + c.lost == positions[-1] - positions[0] + 1, "every hole counted as lost"
+
+
+# ------------------------------------------------------------- the ingestion path, frame by frame
+@st.composite
+def notification_streams(draw):
+    """A connection's notifications: frames in order with drops, duplicates, local swaps and mutations."""
+    start = draw(st.integers(0, 0xFFFF))
+    n = draw(st.integers(1, 60))
+    stream = []
+    for i in range(n):
+        seq = (start + i) % 65536
+        frame = protocol.encode_frame(seq, i * 20000, [[i, -i, 2048, 0, 1, -1]])
+        fate = draw(st.sampled_from(["ok"] * 6 + ["drop", "dup", "mutate"]))
+        if fate == "drop":
+            continue
+        if fate == "mutate":
+            frame = draw(mutated())
+        stream.append(frame)
+        if fate == "dup":
+            stream.append(frame)
+    for _ in range(draw(st.integers(0, 8))):
+        if len(stream) > 1:
+            i = draw(st.integers(0, len(stream) - 2))
+            stream[i], stream[i + 1] = stream[i + 1], stream[i]
+    return stream
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notification_streams(), st.booleans())
+def test_fuzz_ingestion_path_accounts_for_every_notification(stream, expire_midway):
+    from firmware_bridge.ingest import DeviceStats, FrameIngest
+
+    stats = DeviceStats()
+    ingest = FrameIngest(OursSession(CFG), stats, window=4, max_hold=0.5)
+    out = []
+    for k, data in enumerate(stream):
+        out += ingest.on_notification(data, now=k * 0.1)
+        if expire_midway:
+            out += ingest.expire(now=k * 0.1)
+    out += ingest.flush()
+    assert stats.frames + sum(stats.malformed.values()) == len(stream) == ingest.notifications
+    assert set(stats.malformed) <= OUR_REASONS
+    assert len(out) + stats.duplicates + stats.late == stats.frames, "every decoded frame released or dropped"
+    if out:
+        pos = [(f.seq - out[0].seq) % 65536 for f in out]
+        assert pos == sorted(set(pos)), "released in sequence order, no repeats"
+
+
+def test_forged_frame_with_valid_crc_cannot_shift_the_time_base():
+    """A frame that passes length and CRC but whose time disagrees with its sequence number is rejected."""
+    from firmware_bridge.ingest import DeviceStats, FrameIngest
+
+    stats = DeviceStats()
+    ingest = FrameIngest(OursSession(CFG), stats)
+    frames = [protocol.encode_frame(i, i * 20000, [[i, 0, 0, 0, 0, 0]]) for i in range(6)]
+    forged = protocol.encode_frame(3, 3_000_000_000, [[9, 9, 9, 9, 9, 9]])  # right seq, absurd time
+    out = []
+    for k, data in enumerate(frames[:3] + [forged] + frames[3:]):
+        out += ingest.on_notification(data, now=k * 0.01)
+    out += ingest.flush()
+    assert stats.malformed == {"time": 1}
+    assert [f.seq for f in out] == list(range(6))
+    np.testing.assert_allclose(np.concatenate([f.t for f in out]), np.arange(6) * 0.02)
