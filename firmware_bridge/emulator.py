@@ -235,7 +235,8 @@ class EmulatedWearable:
         self._transport = None
         self._peripheral = _PERIPHERALS[profile](self)
         self.stats = EmulatorStats()
-        self.finished = asyncio.Event()
+        self.finished = asyncio.Event()  # every sample of the recording has been sent
+        self.radio_lost = asyncio.Event()  # the HCI transport (the radio in another process) went away
         self.position = 0  # next sample index
         self._t_offset = 0.0  # device time added per loop of a repeated recording
         self._streaming_conn = None
@@ -254,6 +255,9 @@ class EmulatedWearable:
             from bumble.transport import open_transport
 
             self._transport = await open_transport(self._transport_spec or "")
+            terminated = getattr(self._transport.source, "terminated", None)
+            if terminated is not None:
+                terminated.add_done_callback(lambda _f: self.radio_lost.set())
             self.device = Device.with_hci(self.name, self.address, self._transport.source, self._transport.sink)
         for service in self._peripheral.services():
             self.device.add_service(service)

@@ -52,11 +52,19 @@ def run(args: argparse.Namespace) -> int:
                 delay = min(2.0, delay * 2)
         print(f"emulating {wearable.name} ({wearable.address}) profile={args.profile} speed={args.speed:g} "
               f"samples={len(wearable.recording)} via {spec}", file=sys.stderr, flush=True)
+        done = asyncio.create_task(wearable.finished.wait())
+        lost = asyncio.create_task(wearable.radio_lost.wait())
         try:
-            await wearable.finished.wait()
+            await asyncio.wait({done, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if lost.done():
+                print(f"the radio at {spec} went away", file=sys.stderr)
+                return 1
             await asyncio.sleep(0.5)  # let the last notifications reach the link
         finally:
-            await wearable.stop()
+            done.cancel()
+            lost.cancel()
+            if not wearable.radio_lost.is_set():
+                await wearable.stop()
         s = wearable.stats
         print(f"done: {s.samples_sent} samples in {s.frames_sent} frames, connections={s.connections} "
               f"dropped={s.dropped} reordered={s.reordered} corrupted={s.corrupted} stalls={s.stalls} "
