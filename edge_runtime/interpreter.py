@@ -228,4 +228,4 @@ class TFLiteInterpreter(WindowInterpreter):
             y = self._interp.get_tensor(self._out_index)
         except Exception as exc:  # any backend failure is one failed window, never a crash
             raise InterpreterError(f"{self.backend} invoke failed: {exc}") from None
-        return self.output_quant.from_model(y)
+        return self.output_quant.from_model(y) if self.output_quant.is_int else y
