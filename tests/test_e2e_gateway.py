@@ -1,0 +1,186 @@
+"""End-to-end reliability: emulated wearables (own processes) -> BLE (virtual radio, bleak API) ->
+`edge-runtime run` (own process) -> real mosquitto, under faults.
+
+During one bounded run: wearables are killed (-9) and restarted, frames arrive corrupted, the broker
+is stopped and restarted, and the daemon is killed (-9) and restarted. Then: the daemon never
+crashed by itself; every record it accepted (committed to its spool) reached the broker — counted
+against the spool's persisted counters; every payload on the broker is an envelope around a
+transformed window (the bundle's 2 feature channels, never the 6 raw channels) of the same size;
+and the daemon's memory stayed flat.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.spool import Spool
+from mqtt_broker import Subscriber, free_port, mosquitto  # noqa: F401  (fixture)
+from test_gateway_support import Daemon, gateway_files, metric, scrape
+
+RECORD_KEYS = {"device_id", "seq", "start_time", "sample_rate", "channels", "units", "values", "bundle_id",
+               "bundle_version"}
+
+
+class Wearable:
+    """`edge-runtime emulate` in its own process, attached to the daemon's virtual radio."""
+
+    def __init__(self, recording: Path, name: str, address: str, link_port: int, faults: str = ""):
+        self.args = [sys.executable, "-m", "edge_runtime.cli", "emulate", str(recording), "--link",
+                     f"127.0.0.1:{link_port}", "--name", name, "--address", address, "--speed", "8",
+                     "--repeat", "--wait", "30"] + (["--faults", faults] if faults else [])
+        self.proc: subprocess.Popen | None = None
+        self.log_path = recording.parent / f"emulate-{name}.log"
+
+    def start(self) -> "Wearable":
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
+        return self
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.timeout(240)
+def test_faults_end_to_end_lose_nothing_accepted_and_leak_nothing_raw(tmp_path, mosquitto):
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to measure memory")
+    # long enough that no wearable reaches its end during the run (emulate --repeat ends after one pass)
+    files = gateway_files(tmp_path, devices=2, seconds=900)
+    link = free_port()
+    archive = tmp_path / "archive.jsonl"
+    spool_path = tmp_path / "spool.sqlite"
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(
+        f'bundle = "{files["bundle"]}"\n'
+        "[gateway]\ndrain_timeout_s = 10\nreconnect_max_s = 1\n"
+        '[[devices]]\nid = "wrist"\nname = "EmuA"\n'
+        '[[devices]]\nid = "ankle"\nname = "EmuB"\n'
+        f'[[sinks]]\ntype = "mqtt"\nname = "broker"\nurl = "{mosquitto.url}"\nack_timeout_s = 2\nbatch_size = 20\n'
+        f'[[sinks]]\ntype = "jsonl"\nname = "archive"\npath = "{archive}"\n'
+        f'[spool]\npath = "{spool_path}"\nmax_records = 100000\nsynchronous = "normal"\n'
+        '[metrics]\nlisten = "127.0.0.1:0"\n'
+        f'[ble]\nbackend = "virtual"\nvirtual_link = "127.0.0.1:{link}"\nstall_timeout_s = 2\n'
+    )
+    sub = Subscriber(mosquitto.port, topic="wearables/#", client_id="e2e-consumer")
+    wearables = [
+        Wearable(files["dev0"], "EmuA", "C1:00:00:00:00:0A", link, faults="corrupt=0.05,seed=1"),
+        Wearable(files["dev1"], "EmuB", "C1:00:00:00:00:0B", link, faults="reorder=0.05,drop=0.02,seed=2"),
+    ]
+    daemons: list[Daemon] = []
+    rss: list[float] = []
+
+    def start_daemon() -> Daemon:
+        d = Daemon(cfg).start()
+        daemons.append(d)
+        d.wait_log("gateway started", timeout=30)
+        for w in wearables:
+            w.start()
+        return d
+
+    def wait_windows(d: Daemon, device: str, at_least: float, timeout: float = 30) -> str:
+        port = d.metrics_port()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = scrape(port)
+            if metric(text, "edge_windows_total", device=device) >= at_least:
+                return text
+            assert d.proc.poll() is None, "the daemon died"
+            time.sleep(0.3)
+        emu = "\n".join(f"{w.log_path.name} (exit {w.proc.poll()}): {w.log_path.read_text()[-1500:]}"
+                        for w in wearables)
+        raise AssertionError(f"{device}: fewer than {at_least} windows in {timeout} s; daemon log tail:\n"
+                             + "\n".join(d.raw_stderr[-25:]) + "\n" + emu)
+
+    try:
+        d = start_daemon()
+        wait_windows(d, "wrist", 3)
+        wait_windows(d, "ankle", 3)
+        rss.append(rss_mb(d.proc.pid))
+        # 1) a wearable dies and comes back
+        wearables[0].kill9()
+        time.sleep(1.0)
+        wearables[0].start()
+        text = wait_windows(d, "wrist", 8)
+        assert metric(text, "edge_reconnects_total", device="wrist") >= 1
+        # 2) the broker goes away while windows keep coming; they wait in the spool
+        mosquitto.stop()
+        before = metric(scrape(d.metrics_port()), "edge_windows_total", device="ankle")
+        text = wait_windows(d, "ankle", before + 4)
+        assert metric(text, "edge_spool_records", sink="broker") > 0
+        assert metric(text, "edge_sink_up", sink="broker") == 0
+        mosquitto.start()
+        rss.append(rss_mb(d.proc.pid))
+        # 3) the daemon is killed mid-stream and started again: the spool carries over
+        time.sleep(1.0)
+        d.kill9()
+        for w in wearables:  # their radio lived in the daemon
+            w.kill9()
+        d = start_daemon()
+        wait_windows(d, "wrist", 6)
+        text = wait_windows(d, "ankle", 6)
+        rss.append(rss_mb(d.proc.pid))
+        for _ in range(10):  # steady state: memory must not grow
+            time.sleep(1.0)
+            rss.append(rss_mb(d.proc.pid))
+        # corrupted frames were counted and dropped; the stream went on
+        text = scrape(d.metrics_port())
+        assert metric(text, "edge_frames_malformed_total", device="wrist") > 0
+        assert metric(text, "edge_frames_malformed_total", device="ankle") == 0
+        for w in wearables:
+            w.kill9()
+        assert d.stop(timeout=60) == 0
+        stopped = d.wait_log("gateway stopped")
+        assert stopped["left_in_spool"] == 0
+    finally:
+        for w in wearables:
+            w.kill9()
+        for x in daemons:
+            if x.proc.poll() is None:
+                x.kill9()
+
+    # -- nothing accepted was lost --------------------------------------------------------------
+    with Spool(spool_path) as spool:
+        st = spool.stats("broker")
+    assert st.records == 0 and st.dropped == 0
+    assert sub.wait_for(lambda m: len({json.loads(p)["id"] for _, p in m}) >= st.spooled, 30)
+    messages = sub.snapshot()
+    sub.close()
+    ids = {json.loads(p)["id"] for _, p in messages}
+    assert len(ids) == st.spooled, f"broker has {len(ids)} distinct records, the spool accepted {st.spooled}"
+    archived = {Envelope.parse(l)[0] for l in archive.read_bytes().splitlines()}
+    assert archived <= ids and len(archived) >= st.spooled - 40  # the archive misses at most the kill's tail
+    # -- nothing raw reached the broker ---------------------------------------------------------
+    sizes = set()
+    for topic, payload in messages:
+        d = json.loads(payload)
+        assert set(d) == {"id", "window"} and set(d["window"]) == RECORD_KEYS
+        w = d["window"]
+        assert topic == f"wearables/{w['device_id']}/windows" and w["device_id"] in ("wrist", "ankle")
+        assert w["channels"] == ["gyro_magnitude", "acc_magnitude"] and len(w["values"]) == 128
+        assert all(len(row) == 2 for row in w["values"])
+        assert w["bundle_id"] == "test-bundle"
+        sizes.add(len(payload) - len(w["device_id"]) * 2)  # the id appears in the topic too, not the payload
+    assert len(sizes) == 1, "every record must encode to the same size"
+    # -- no crash, memory flat ------------------------------------------------------------------
+    for x in daemons[:-1]:
+        assert x.proc.returncode == -signal.SIGKILL  # only the kill we sent
+    assert not [e for x in daemons for e in x.logs if e.get("level") in ("critical",)]
+    steady = rss[3:]
+    assert max(steady) - min(steady) < 25, f"daemon RSS grew: {rss}"
