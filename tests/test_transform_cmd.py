@@ -169,3 +169,20 @@ def test_transform_is_tensorflow_free(bundle, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0 []"
+
+
+def test_real_motionsense_fixture(bundle, tmp_path, mini_data):
+    """The committed excerpt of the real data set (published zip layout) -> the same layout, transformed."""
+    from edge_runtime.motionsense import MotionSense
+
+    out = tmp_path / "published"
+    assert main(["transform", "--bundle", str(bundle.path), "--input", str(mini_data), "--output", str(out),
+                 "--quiet"]) == 0
+    data = MotionSense(mini_data)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.csv")) == sorted(k.member for k in data.keys)
+    for key in data.keys[:6]:
+        table = np.loadtxt(out / key.member, delimiter=",", skiprows=1, ndmin=2)
+        n = (len(data.read(key)) // 128) * 128
+        assert table.shape == (n, 4)
+        np.testing.assert_allclose(table[:, 2:], affine_mag2(bundle.feature_set.from_raw(data.read(key))[:n]),
+                                   rtol=1e-6, atol=1e-6)
