@@ -266,3 +266,21 @@ def test_transform_window_for_own_windowing(affine):
     assert (first.seq, pushed.seq) == (0, 1)  # one sequence per device, whichever way windows came
     s = engine.stats()["d"]
     assert (s["windows_emitted"], s["windows_dropped"], s["drops"]["nan_input"]) == (2, 1, 1)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=20), st.sampled_from([None, 10, 50]))
+def test_batching_never_changes_the_records(affine, sizes, stride):
+    t, raw = walking_raw(900, seed=4)
+    t = t + np.random.default_rng(5).uniform(-0.004, 0.004, t.shape)
+    ref = Engine(affine, stride=stride).push("d", t, raw)
+    engine, got, i = Engine(affine, stride=stride), [], 0
+    while i < len(t):
+        for s in sizes:
+            got += engine.push("d", t[i:i + s], raw[i:i + s])
+            i += s
+    assert [r.to_json() for r in got] == [r.to_json() for r in ref]
