@@ -79,6 +79,7 @@ class Gateway:
         self.sinks: dict[str, Sink] = {}
         self.sink_configs: dict[str, SinkConfig] = {}
         self.forwarders: dict[str, Forwarder] = {}
+        self.direct: dict[str, DirectWriter] = {}
         self.sources: dict[str, tuple[DeviceSource, asyncio.Task]] = {}
         self.metrics_server: MetricsServer | None = None
         self.ble = None  # BleContext, created with the first BLE device
@@ -161,6 +162,8 @@ class Gateway:
             t.cancel()
         for fwd in self.forwarders.values():
             await fwd.stop()
+        for writer in self.direct.values():
+            await writer.close()
         left = {}
         if self.spool is not None and self.forwarders:
             results = await asyncio.gather(
@@ -176,6 +179,7 @@ class Gateway:
                 log.warning("sink close failed", extra={"sink": sink.name, "error": repr(exc)})
         self.sinks.clear()
         self.forwarders.clear()
+        self.direct.clear()
         if self.metrics_server is not None:
             self.metrics_server.stop()
             self.metrics_server = None
@@ -286,18 +290,9 @@ class Gateway:
                     "dropped": dropped, "policy": self.config.spool.drop_policy})
             for name in spooled:
                 self.forwarders[name].wake()
-        for name, sink in self.sinks.items():
-            if not self.sink_configs[name].spooled:
-                asyncio.create_task(self._send_direct(sink, envelopes))
+        for name, writer in self.direct.items():
+            writer.put(envelopes)
         self.accepted += len(envelopes)
-
-    async def _send_direct(self, sink: Sink, envelopes: list[Envelope]) -> None:
-        try:
-            await sink.send(envelopes)
-            self.metrics.delivered.inc(sink.name, by=len(envelopes))
-        except (SinkUnavailable, OSError) as exc:
-            self.metrics.sink_failures.inc(sink.name)
-            log.error("direct sink failed; records not written there", extra={"sink": sink.name, "error": str(exc)})
 
     # -- parts ------------------------------------------------------------------------------------------
     async def _add_sink(self, sc: SinkConfig) -> None:
@@ -312,11 +307,16 @@ class Gateway:
             fwd = Forwarder(self.spool, sink, batch_size=sc.batch_size, on_delivered=self._delivered)
             self.forwarders[sc.name] = fwd
             fwd.start()
+        else:
+            self.direct[sc.name] = DirectWriter(sink, self.metrics)
 
     async def _remove_sink(self, name: str) -> None:
         fwd = self.forwarders.pop(name, None)
         if fwd is not None:
             await fwd.stop()
+        writer = self.direct.pop(name, None)
+        if writer is not None:
+            await writer.close()
         sink = self.sinks.pop(name)
         self.sink_configs.pop(name, None)
         await sink.close()
@@ -393,6 +393,34 @@ class Gateway:
                 self.metrics.spool_bytes.set(name, value=st.bytes)
                 self.metrics.spool_dropped.set_total(name, value=st.dropped)
                 self.metrics.sink_failures.set_total(name, value=fwd.failures)
+
+
+class DirectWriter:
+    """Writes batches to a local (unspooled) sink in order, one at a time, off the pipeline's path."""
+
+    def __init__(self, sink: Sink, metrics: GatewayMetrics):
+        self.sink = sink
+        self.metrics = metrics
+        self.queue: asyncio.Queue[list[Envelope] | None] = asyncio.Queue()
+        self.task = asyncio.create_task(self._run(), name=f"direct:{sink.name}")
+
+    def put(self, envelopes: list[Envelope]) -> None:
+        self.queue.put_nowait(envelopes)
+
+    async def _run(self) -> None:
+        while (batch := await self.queue.get()) is not None:
+            try:
+                await self.sink.send(batch)
+                self.metrics.delivered.inc(self.sink.name, by=len(batch))
+            except (SinkUnavailable, OSError) as exc:
+                self.metrics.sink_failures.inc(self.sink.name)
+                log.error("local sink failed; these records were not written there (network sinks keep "
+                          "theirs in the spool)", extra={"sink": self.sink.name, "error": str(exc), "records": len(batch)})
+
+    async def close(self) -> None:
+        """Write everything queued, then stop."""
+        self.queue.put_nowait(None)
+        await self.task
 
 
 def _bound(cfg: GatewayConfig) -> SpoolBound:
