@@ -231,7 +231,8 @@ class Engine:
         self._use(new, interpreter)
         if not same:
             for dev in self._devices.values():
-                dev.resampler = Resampler(rate=self.sample_rate, channels=len(self.channels), max_gap=self.max_gap)
+                dev.resampler = Resampler(rate=self.sample_rate, channels=len(self.channels), max_gap=self.max_gap,
+                                          counters=dev.resampler.counters)
                 dev.restart_window()
 
     # -- devices ------------------------------------------------------------------------------

@@ -284,3 +284,16 @@ def test_batching_never_changes_the_records(affine, sizes, stride):
             got += engine.push("d", t[i:i + s], raw[i:i + s])
             i += s
     assert [r.to_json() for r in got] == [r.to_json() for r in ref]
+
+
+def test_replace_bundle_with_another_shape_restarts_windows_keeps_counters(affine, tmp_path):
+    six = make_bundle(tmp_path / "six", "affine_xyz6_w32", feature_set_name="xyz6", bundle_id="six")
+    engine = Engine(affine)
+    t, raw = walking_raw(200)
+    assert len(engine.push("d", t, raw)) == 1  # 72 samples left pending
+    engine.replace_bundle(six)
+    t2, raw2 = walking_raw(64)
+    recs = engine.push("d", t2 + 4.0, raw2)
+    assert [(r.seq, r.bundle_id, r.values.shape) for r in recs] == [(1, "six", (32, 6)), (2, "six", (32, 6))]
+    assert recs[0].start_time == pytest.approx(4.0)  # the old partial window was not mixed in
+    assert engine.stats()["d"]["samples_in"] == 264
