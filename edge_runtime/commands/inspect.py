@@ -26,8 +26,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _num(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _num(v: object, fmt: str = ".4g") -> str:
+    if v is None:
+        return "-"
+    return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def _codes(names: list) -> str:
+    return ",".join(names) or "-"
 
 
 def format_manifest(m: dict, path: str = "") -> str:
@@ -48,8 +54,8 @@ def format_manifest(m: dict, path: str = "") -> str:
             lines.append(f"  {side:<9} real = {t['scale']:.6g} * (q - {t['zero_point']})")
     acts = m["activities"]
     lines += [
-        "activities  required " + ",".join(acts["required"]) + "; sensitive " + ",".join(acts["sensitive"])
-        + "; neutral " + ",".join(acts["neutral"]),
+        f"activities  required {_codes(acts['required'])}; sensitive {_codes(acts['sensitive'])}; "
+        f"neutral {_codes(acts['neutral'])}",
         "protected   " + (", ".join(m["protected"]) or "-"),
         "norm        mean " + ", ".join(f"{v:.5g}" for v in m["norm"]["mean"])
         + "; std " + ", ".join(f"{v:.5g}" for v in m["norm"]["std"]),
@@ -62,7 +68,7 @@ def format_manifest(m: dict, path: str = "") -> str:
         lines.append(f"converted   {conv.get('created', '-')} by {conv.get('tool', '-')} from {conv.get('source', '-')}")
         if "size_bytes" in conv:
             ratio = conv.get("size_ratio_vs_float32")
-            lines.append(f"size        {conv['size_bytes']} bytes" + (f" ({ratio:.2f}x float32)" if ratio else ""))
+            lines.append(f"size        {conv['size_bytes']} bytes" + (f" ({ratio:.3f}x float32)" if ratio else ""))
         parity = conv.get("parity", {})
         if parity:
             lines.append(
@@ -76,10 +82,14 @@ def format_manifest(m: dict, path: str = "") -> str:
                 limit = row.get("limit")
                 mark = "" if limit is None else ("  ok" if row.get("ok") else "  MISSED")
                 lines.append(
-                    f"  {key:<40} {_num(row.get('keras')):>8} {_num(row.get('tflite')):>8} "
-                    f"{_num(row.get('diff')):>8} {'-' if limit is None else _num(limit):>6}{mark}"
+                    f"  {key:<40} {_num(row.get('keras'), '.4f'):>8} {_num(row.get('tflite'), '.4f'):>8} "
+                    f"{_num(row.get('diff'), '+.4f'):>8} {_num(limit):>6}{mark}"
                 )
+        elif conv.get("metrics_note"):
+            lines.append(f"judges      {conv['metrics_note']}")
         if "targets_met" in conv:
-            lines.append("targets     " + ("met" if conv["targets_met"] else "MISSED (converted with --allow-parity-miss)"))
+            missed = [name for name, ok in conv.get("targets", {}).items() if not ok]
+            lines.append("targets     " + ("all met" if conv["targets_met"] else
+                                           "MISSED: " + "; ".join(missed) + " (converted with --allow-parity-miss)"))
     lines.append("files       " + ", ".join(f"{k} sha256 {v[:12]}..." for k, v in m["files"].items()))
     return "\n".join(line for line in lines if line is not None)
