@@ -281,6 +281,10 @@ def test_daemon_process_notify_reload_and_sigterm(tmp_path):
         d.wait_log("config reloaded", after=n)
         time.sleep(0.5)
         text = scrape(port)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert r.status == 200 and r.read() == b"ok\n"
         assert metric(text, "edge_windows_total", device="dev0") > 0
         assert metric(text, "edge_device_connected", device="dev0") == 1
         assert metric(text, "edge_reconnects_total", device="dev0") == 0  # reload kept the connection

@@ -31,6 +31,15 @@ def test_emulated_wearables_stream_through_ble_to_jsonl(tmp_path):
                 s.get("windows_emitted", 0) >= 15 for s in gw.engine.stats().values()
             ) and len(gw.engine.stats()) == 2:
                 break
+        # SIGHUP with a changed sink and the same devices: the BLE connections stay up
+        source0, task0 = gw.sources["dev0"]
+        connections = {a: st.connections for a, st in source0.ingestor.stats.items()}
+        (tmp_path / "gw.toml").write_text((tmp_path / "gw.toml").read_text().replace('name = "archive"', 'name = "archive2"'))
+        assert await gw.reload() is True
+        await asyncio.sleep(1.0)
+        assert gw.sources["dev0"][1] is task0 and not task0.done()
+        assert {a: st.connections for a, st in source0.ingestor.stats.items()} == connections
+        assert set(gw.sinks) == {"archive2"}
         text = await asyncio.to_thread(scrape, gw.metrics_server.port)
         gw.request_stop()
         await asyncio.wait_for(task, 20)
@@ -42,6 +51,7 @@ def test_emulated_wearables_stream_through_ble_to_jsonl(tmp_path):
         seqs = [w.seq for w in records if w.device_id == dev]
         assert seqs == list(range(15)), (dev, seqs)
         assert metric(text, "edge_device_connected", device=dev) == 1
+        assert metric(text, "edge_reconnects_total", device=dev) == 0
         assert metric(text, "edge_frames_total", device=dev) > 0
         assert metric(text, "edge_frames_malformed_total", device=dev) == 0
         assert metric(text, "edge_samples_total", device=dev) >= 15 * 128
