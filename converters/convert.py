@@ -65,7 +65,7 @@ def convert(
     source: str = "",
     data_source: str = "",
     int8_io: bool = False,
-    per_channel: bool = True,
+    per_channel: bool = False,
     allow_parity_miss: bool = False,
     log: Callable[[str], None] = print,
 ) -> ConversionResult:

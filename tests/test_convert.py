@@ -82,6 +82,7 @@ def test_each_quantization_gives_a_verified_bundle_with_litert_parity(quantize, 
     assert conv["calibration"]["windows"] == (len(mini_windows.train.x) if quantize == "int8" else 0)
     assert conv["targets_met"] is True
     if quantize == "int8":
+        assert conv["int8_weights"] == "per-tensor"
         assert conv["size_ratio_vs_float32"] <= 0.3
         assert bundle.model_path.stat().st_size == conv["size_bytes"] < 0.3 * conv["float32_size_bytes"]
     assert result.report.targets_met
@@ -89,11 +90,12 @@ def test_each_quantization_gives_a_verified_bundle_with_litert_parity(quantize, 
 
 def test_int8_io_bundle_documents_scales_and_round_trips(run_dir, keras_model, mini_windows, tmp_path):
     spec = read_run_dir(run_dir).spec
-    convert(keras_model, spec, quantize="int8", int8_io=True, out=tmp_path / "b", bundle_id="tiny-int8io",
+    convert(keras_model, spec, quantize="int8", int8_io=True, per_channel=True, out=tmp_path / "b", bundle_id="tiny-int8io",
             holdout=mini_windows.test.x[:40], calibration=mini_windows.train.x, log=lambda s: None)
     bundle = load_bundle(tmp_path / "b")
     assert bundle.input.dtype == "int8" and bundle.input.scale > 0
     assert bundle.manifest["model"]["output"]["dtype"] == "int8"
+    assert bundle.manifest["conversion"]["int8_weights"] == "per-channel"
     x = mini_windows.test.x[:40]
     y = LiteRTTransform(bundle.read_model())(x)  # (de)quantized with the manifest-declared scales
     ref = standardised_reference(keras_model, x, spec.norm_mean, spec.norm_std)

@@ -44,8 +44,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="do not recompute the judges' table (records why in the manifest; differences still measured)")
     p.add_argument("--int8-io", action="store_true", help="int8: integer input/output (scales in the manifest) "
                    "instead of float I/O")
-    p.add_argument("--per-tensor", action="store_true",
-                   help="int8: quantize weights per tensor instead of per channel (smaller file for small models)")
+    p.add_argument("--per-channel", action="store_true",
+                   help="int8: quantize weights per output channel (default: per tensor, a smaller file)")
     p.add_argument("--allow-parity-miss", action="store_true",
                    help="write the bundle even when a parity target is missed (recorded as targets_met: false)")
     legacy = p.add_argument_group("legacy Keras 2 import (instead of RUN_DIR)")
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         model, spec, quantize=args.quantize, out=args.out, bundle_id=args.id or default_id,
         holdout=windows.holdout, calibration=windows.calibration, calibration_pool=windows.pool, metrics_fn=metrics_fn, metrics_note=note,
         layout=layout, version=args.version, description=args.description, source=source,
-        data_source=windows.source, int8_io=args.int8_io, per_channel=not args.per_tensor,
+        data_source=windows.source, int8_io=args.int8_io, per_channel=args.per_channel,
         allow_parity_miss=args.allow_parity_miss,
     )
     return 0
