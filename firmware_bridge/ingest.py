@@ -275,7 +275,6 @@ class Ingestor:
         device_id = target.device_id or address
         clock = self._clocks.setdefault(address, _DeviceClock())
         disconnected = asyncio.Event()
-        streamed = False
         frames: FrameIngest | None = None
         client = BleakClient(device, disconnected_callback=lambda _c: disconnected.set(),
                              timeout=self.connect_timeout, **self.bleak.client)
@@ -308,7 +307,6 @@ class Ingestor:
                     pass
                 now = time.monotonic()
                 emit(frames.expire(now))
-                streamed = streamed or frames.notifications > 0
                 if now - frames.last_notification > self.stall_timeout:
                     stats.stalls += 1
                     stats.last_error = f"stalled: no frame for {self.stall_timeout:g} s"
@@ -319,18 +317,21 @@ class Ingestor:
                 emit(frames.flush())  # deliver what was held for reordering before going away
             raise
         except Exception as exc:  # bleak/bumble/OS errors and unusable configs: this session ends, others go on
-            stats.failed_connects += 0 if streamed else 1
+            stats.failed_connects += 0 if address in self.connected else 1
             stats.last_error = f"{type(exc).__name__}: {exc}"
             log.info("%s: session ended: %s", address, stats.last_error)
         finally:
+            streamed = frames is not None and frames.notifications > 0
+            was_connected = address in self.connected
             self.connected.discard(address)
             if client.is_connected:
                 try:
                     await asyncio.wait_for(client.disconnect(), timeout=2.0)
                 except Exception:
                     log.debug("disconnect failed", exc_info=True)
-            stats.disconnects += 1
-            self._event(address, "disconnected")
+            if was_connected:
+                stats.disconnects += 1
+                self._event(address, "disconnected")
             delay = self.backoff.initial if streamed else min(
                 self.backoff.maximum, self._delay.get(address, self.backoff.initial / self.backoff.factor)
                 * self.backoff.factor)
