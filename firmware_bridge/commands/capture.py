@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 async def _capture(args: argparse.Namespace) -> str:
     import asyncio
 
+    from edge_runtime.errors import UserError
     from edge_runtime.recording import RecordingWriter
     from firmware_bridge.ingest import BleakOptions, DeviceTarget, Ingestor
 
@@ -86,14 +87,18 @@ async def _capture(args: argparse.Namespace) -> str:
                 adapter = await BumbleAdapter.open(radio=radio)
                 options = adapter.bleak_options()
         ingestor = Ingestor([target], bleak=options, stall_timeout=args.stall_timeout)
+        try:
+            await ingestor.start()
+        except Exception as exc:  # no adapter, no BlueZ/D-Bus, Bluetooth off: say so in one line
+            raise UserError(f"cannot scan for BLE devices ({type(exc).__name__}: {exc}); on a machine without "
+                            "Bluetooth use --link HOST:PORT with emulated wearables") from None
         with RecordingWriter(args.out) as writer:
-            async with ingestor:
-                consumer = asyncio.create_task(_write(ingestor, writer))
-                try:
-                    await _wait_end(args, ingestor, wearable)
-                finally:
-                    await ingestor.stop()
-                    await consumer
+            consumer = asyncio.create_task(_write(ingestor, writer))
+            try:
+                await _wait_end(args, ingestor, wearable)
+            finally:
+                await ingestor.stop()  # ends samples(): the consumer writes what is queued, then returns
+                await consumer
         stats = list(ingestor.stats.values())
         lines = [f"captured {writer.rows} samples to {args.out}"]
         for s in stats:
