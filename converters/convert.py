@@ -109,7 +109,7 @@ def convert(
     rows = {}
     if metrics_fn is not None:
         log("recomputing the privacy/utility table with the judges (Keras outputs, then TFLite outputs)")
-        rows = compare_metrics(metrics_fn(keras_fn), metrics_fn(tflite_fn))
+        rows = compare_metrics(metrics_fn(keras_fn), metrics_fn(tflite_fn), tuple(spec.activities.get("sensitive", [])))
         if not rows:
             raise UserError("the judges returned no numeric metrics for both pipelines; nothing to compare")
     report = ParityReport(quantize, parity, len(tflite), float32_size, rows,

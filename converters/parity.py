@@ -23,7 +23,8 @@ INT8_SIZE_RATIO = 0.3
 FLOAT32_MAX_ABS_DIFF = 1e-3  # a float32 graph that differs more than this from Keras is a conversion bug
 
 # Which judge metrics have a target, by what their key names: (words that must all appear, limit in points).
-# First match wins; keys matching none are reported without a limit.
+# First match wins; keys matching none are reported without a limit. Besides these, "<s>_as_<s>" (how
+# often a sensitive activity s is still recognised as s, ``models.evaluation.summary``) has 2 points.
 METRIC_LIMITS: tuple[tuple[tuple[str, ...], float], ...] = (
     (("required",), 1.0),
     (("sensitive",), 2.0),
@@ -76,17 +77,22 @@ def array_parity(reference: np.ndarray, candidate: np.ndarray) -> dict:
     }
 
 
-def metric_limit(key: str, keras_value: float, tflite_value: float) -> float | None:
+SENSITIVE_LIMIT = 2.0
+
+
+def metric_limit(key: str, keras_value: float, tflite_value: float, sensitive: tuple[str, ...] = ()) -> float | None:
     """The allowed absolute difference for metric ``key`` in its own scale, or None (no target).
 
     Values up to 1 are fractions (1 point = 0.01); larger values are taken to be percentages.
     """
     low = key.lower()
-    for words, points in METRIC_LIMITS:
-        if all(w in low for w in words):
-            percent = max(abs(keras_value), abs(tflite_value)) > 1.0
-            return points if percent else points / 100.0
-    return None
+    points = SENSITIVE_LIMIT if any(low == f"{s}_as_{s}" for s in sensitive) else None
+    if points is None:
+        points = next((p for words, p in METRIC_LIMITS if all(w in low for w in words)), None)
+    if points is None:
+        return None
+    percent = max(abs(keras_value), abs(tflite_value)) > 1.0
+    return points if percent else points / 100.0
 
 
 @dataclass
@@ -115,8 +121,10 @@ def _finite(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-def compare_metrics(keras_metrics: dict, tflite_metrics: dict) -> dict[str, MetricRow]:
-    """Rows for the keys both sides report (numbers only), with a limit where a target applies."""
+def compare_metrics(keras_metrics: dict, tflite_metrics: dict, sensitive: tuple[str, ...] = ()) -> dict[str, MetricRow]:
+    """Rows for the keys both sides report (numbers only), with a limit where a target applies.
+
+    ``sensitive`` are the run's sensitive activity codes (for the ``<s>_as_<s>`` keys)."""
     rows = {}
     for key in keras_metrics:
         if key not in tflite_metrics:
@@ -124,7 +132,7 @@ def compare_metrics(keras_metrics: dict, tflite_metrics: dict) -> dict[str, Metr
         k, t = keras_metrics[key], tflite_metrics[key]
         if isinstance(k, bool) or isinstance(t, bool) or not isinstance(k, (int, float)) or not isinstance(t, (int, float)):
             continue
-        rows[key] = MetricRow(float(k), float(t), metric_limit(key, float(k), float(t)))
+        rows[key] = MetricRow(float(k), float(t), metric_limit(key, float(k), float(t), tuple(sensitive)))
     return rows
 
 

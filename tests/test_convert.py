@@ -12,7 +12,6 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
 from converters.convert import ParityMiss, convert  # noqa: E402
-from converters.judging import flatten_judge_report  # noqa: E402
 from converters.parity import LiteRTTransform, compare_metrics, metric_limit  # noqa: E402
 from converters.run_dir import read_run_dir  # noqa: E402
 from converters.testing import standardised_reference, tiny_run_dir  # noqa: E402
@@ -233,21 +232,14 @@ def test_metric_limits_follow_the_targets():
     assert inf.to_dict() == {"keras": None, "tflite": None, "diff": None, "limit": None, "ok": True}
 
 
-def test_flatten_judge_report_reads_the_lead_judges_structure():
-    classes = ["dws", "ups", "wlk", "jog", "std"]
-    cm = np.diag([10, 10, 10, 10, 10])
-    cm[3, 4] = 30  # jog windows mostly read as std: the replacement at work
-    report = {
-        "activity5": {"classes": classes, "confusion": cm.tolist(), "accuracy": 0.5,
-                      "per_class_accuracy": {a: 1.0 for a in classes}},
-        "activity4": {"accuracy": 0.8}, "identity": {"accuracy": 0.1, "chance": 1 / 24},
-        "gender": {"accuracy": 0.55, "windows": "..."}, "fidelity": {"mse_standardized": 0.3},
-    }
-    flat = flatten_judge_report(report, ["dws", "ups", "wlk"], ["jog"])
-    assert flat["activity5.required_accuracy"] == 1.0
-    assert flat["activity5.sensitive_recognized"] == 0.25
-    assert flat["gender.accuracy"] == 0.55 and flat["identity.accuracy"] == 0.1
-    assert "identity.chance" not in flat
+def test_limits_apply_to_the_lead_judge_summary_keys():
+    """Keys of models.evaluation.summary: required_mean_accuracy, <s>_as_<s>, gender_judge, identity_judge."""
+    keras = {"acc_dws": 0.9, "required_mean_accuracy": 0.9, "jog_as_jog": 0.05, "jog_as_std": 0.9,
+             "activity4_accuracy": 0.9, "gender_judge": 0.6, "identity_judge": 0.1}
+    rows = compare_metrics(keras, dict(keras), sensitive=("jog",))
+    limits = {k: r.limit for k, r in rows.items()}
+    assert limits == {"acc_dws": None, "required_mean_accuracy": 0.01, "jog_as_jog": 0.02, "jog_as_std": None,
+                      "activity4_accuracy": None, "gender_judge": 0.02, "identity_judge": 0.02}
 
 
 def test_run_dir_contract_is_checked(tmp_path):
