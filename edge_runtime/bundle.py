@@ -163,19 +163,26 @@ def shipped_bundles() -> list[str]:
     """Names of the bundles shipped inside the package (``edge_runtime/bundles/<name>/``)."""
     if not SHIPPED_DIR.is_dir():
         return []
-    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / MANIFEST_NAME).is_file())
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if _NAME.match(p.name) and (p / MANIFEST_NAME).is_file())
 
 
 def resolve_bundle_path(name_or_path: str | Path) -> Path:
-    """A bundle folder (or its manifest.json), else the name of a shipped bundle -> the folder."""
+    """A bundle folder (or its manifest.json), else the name of a shipped bundle -> the folder.
+
+    A bare name that is a shipped bundle wins over a same-named local folder that is not a bundle
+    (a training run directory called ``motionsense-gender``, say).
+    """
     p = Path(name_or_path).expanduser()
     if p.is_file() and p.name == MANIFEST_NAME:
         return p.parent
+    name = str(name_or_path)
+    shipped = SHIPPED_DIR / name if _NAME.match(name) else None
+    if shipped is not None and (shipped / MANIFEST_NAME).is_file() and not (p / MANIFEST_NAME).is_file():
+        return shipped
     if p.is_dir():
         return p
-    name = str(name_or_path)
-    if _NAME.match(name) and (SHIPPED_DIR / name).is_dir():
-        return SHIPPED_DIR / name
+    if shipped is not None and shipped.is_dir():
+        return shipped
     shipped = shipped_bundles()
     known = f"shipped bundles: {', '.join(shipped)}" if shipped else "no bundles are shipped in this install"
     raise BundleError(f"{name_or_path}: no such bundle folder and not a shipped bundle name ({known})")

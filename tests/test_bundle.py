@@ -194,6 +194,22 @@ def test_a_re_signed_file_that_is_not_tflite_is_refused(bundle_copy):
         load_bundle(bundle_copy)
 
 
+def test_a_bundle_converted_into_the_package_folder_resolves_by_name(good_bundle, tmp_path, monkeypatch):
+    import edge_runtime.bundle as bundle_module
+
+    monkeypatch.setattr(bundle_module, "SHIPPED_DIR", tmp_path / "bundles")
+    shutil.copytree(good_bundle, tmp_path / "bundles" / "my-bundle")
+    shutil.copytree(good_bundle, tmp_path / "bundles" / ".my-bundle.tmp123")  # an interrupted write
+    assert bundle_module.shipped_bundles() == ["my-bundle"]
+    assert load_bundle("my-bundle").path == tmp_path / "bundles" / "my-bundle"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-bundle").mkdir()  # e.g. a training run dir of the same name: not a bundle
+    assert load_bundle("my-bundle").path == tmp_path / "bundles" / "my-bundle"
+    assert load_bundle("./bundles/my-bundle").manifest["id"] == "good"
+    with pytest.raises(BundleError, match="shipped bundles: my-bundle"):
+        load_bundle("other-bundle")
+
+
 def test_unknown_names_are_refused_with_the_shipped_list():
     with pytest.raises(BundleError, match="not a shipped bundle name"):
         load_bundle("no-such-bundle")
