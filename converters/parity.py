@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge_runtime.bundle import SIGNATURE_NAME, TensorSpec
+from edge_runtime.bundle import SIGNATURE_NAME
 
 TransformFn = Callable[[np.ndarray], np.ndarray]
 MetricsFn = Callable[[TransformFn], dict]
