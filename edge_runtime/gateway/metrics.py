@@ -90,6 +90,11 @@ class Histogram(_Metric):
         with self._lock:
             return self._series.get(labels, [0])[-1]
 
+    def mean(self, *labels: str) -> float | None:
+        with self._lock:
+            s = self._series.get(labels)
+            return s[-2] / s[-1] if s and s[-1] else None
+
     def render(self) -> list[str]:
         out = self.header()
         with self._lock:
