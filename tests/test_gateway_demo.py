@@ -14,6 +14,7 @@ from edge_runtime.bundle import shipped_bundles
 from edge_runtime.gateway.judges import load_judges
 from edge_runtime.recording import load_samples
 from edge_runtime.sinks.envelope import Envelope
+from mqtt_broker import mosquitto, mqtt_subscriber  # noqa: F401  (fixtures)
 from test_engine_support import affine_mag2, make_bundle
 
 CLIPS = Path(__file__).resolve().parents[1] / "edge_runtime" / "clips"
@@ -73,3 +74,18 @@ def test_demo_without_a_shipped_bundle_says_what_to_do(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "demo"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "pass --bundle PATH" in proc.stderr
+
+
+def test_demo_also_publishes_to_mqtt(tmp_path, mosquitto, mqtt_subscriber):
+    bundle = make_bundle(tmp_path / "bundle", "affine_mag2_w128")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", "demo", "--bundle", str(bundle.path), "--seconds", "5",
+         "--mqtt", mosquitto.url, "--out", "w.jsonl", "--plot", "p.png"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ids = [Envelope.parse(line)[0] for line in (tmp_path / "w.jsonl").read_bytes().splitlines()]
+    assert ids and mqtt_subscriber.wait_for(lambda m: len(m) >= len(ids), 10)
+    msgs = mqtt_subscriber.snapshot()
+    assert {Envelope.parse(p)[0] for _, p in msgs} == set(ids)
+    assert {t for t, _ in msgs} == {"wearables/wearable-1/windows", "wearables/wearable-2/windows"}

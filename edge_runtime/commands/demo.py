@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
         async def main() -> Gateway:
-            gw = Gateway(config)
+            gw = Gateway(config, engine_factory=_quiet_engine)
             task = asyncio.create_task(gw.run())
             started = time.monotonic()
             deadline = started + args.seconds * 1.5 + 20
@@ -137,6 +137,24 @@ def run(args: argparse.Namespace) -> int:
     plot = _plot(records, raw_clips, bundle, Path(args.plot).resolve())
     print(plot)
     return 0
+
+
+def _quiet_engine(bundle_ref: str):
+    """The engine, without the LiteRT runtime's INFO line on stderr (the demo's screen is for progress)."""
+    import os
+
+    from edge_runtime.gateway.daemon import load_engine
+
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        bundle, engine = load_engine(bundle_ref)
+        engine.interpreter  # noqa: B018  (created now, while stderr is quiet)
+        return bundle, engine
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _progress(gw, elapsed: float | None) -> str:
