@@ -4,7 +4,7 @@
 ``metadata: [Metadata{name, buffer}]`` list that every TFLite reader parses and the interpreter
 ignores. We append a buffer holding the payload and a ``Metadata`` entry pointing at it, using
 ``ai_edge_litert.schema_py_generated`` and ``ai_edge_litert.tools.flatbuffer_utils`` (the schema
-and utilities that ship with LiteRT itself, no TensorFlow needed).
+and utilities that ship with LiteRT itself, no TensorFlow needed) via :mod:`converters.flatbuffer`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 def embed_metadata(model: bytes, name: str, payload: bytes) -> bytes:
     """``model`` with metadata entry ``name`` set to ``payload`` (an existing entry of that name is replaced)."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    from converters.flatbuffer import read_model, write_model
+
+    obj = read_model(model)
 
     def entry_name(md) -> str:
         return md.name.decode() if isinstance(md.name, bytes) else str(md.name)
@@ -30,4 +31,4 @@ def embed_metadata(model: bytes, name: str, payload: bytes) -> bytes:
     md.name = name
     md.buffer = len(obj.buffers) - 1
     obj.metadata.append(md)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+    return write_model(obj)

@@ -68,13 +68,13 @@ def strip_tensor_names(model: bytes) -> bytes:
     The signature keeps its own input/output names (``window``/``transformed``), which is what
     callers use; the interpreter does not need tensor names. Uses LiteRT's own flatbuffer utilities.
     """
-    from ai_edge_litert.tools import flatbuffer_utils
+    from converters.flatbuffer import read_model, write_model
 
-    obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    obj = read_model(model)
     for subgraph in obj.subgraphs:
         for i, tensor in enumerate(subgraph.tensors):
             tensor.name = f"t{i}"
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+    return write_model(obj)
 
 
 def _representative(windows: np.ndarray):

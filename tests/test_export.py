@@ -48,6 +48,18 @@ def _metadata_with_standard_tooling(model: bytes) -> dict[str, bytes]:
     return out
 
 
+def _misaligned_buffers(model: bytes) -> int:
+    """Constant buffers whose data does not start on a 16-byte boundary (the converter's alignment)."""
+    m = tflite_schema.Model.GetRootAs(model, 0)
+    bad = 0
+    for i in range(m.BuffersLength()):
+        tab = m.Buffers(i)._tab
+        o = tab.Offset(4)
+        if o and tab.VectorLen(o):
+            bad += tab.Vector(o) % 16 != 0
+    return bad
+
+
 @pytest.mark.parametrize("target", ["android", "ios"])
 def test_export_round_trip(int8_bundle, target, tmp_path, capsys):
     out = tmp_path / target
@@ -60,6 +72,7 @@ def test_export_round_trip(int8_bundle, target, tmp_path, capsys):
     # the manifest is embedded, readable with standard flatbuffer tooling and with the runtime's reader
     raw = _metadata_with_standard_tooling(data)["edge_runtime_manifest"]
     assert json.loads(raw) == bundle.manifest == embedded_manifest(data)
+    assert _misaligned_buffers(data) == 0 and _misaligned_buffers(bundle.read_model()) == 0
 
     # the plain LiteRT interpreter runs the exported file, with the bundle model's outputs
     contract = json.loads((out / "input_contract.json").read_text())
