@@ -318,3 +318,19 @@ def test_run_check_and_bad_config_exit_codes(tmp_path, capsys):
     cfg.write_text(cfg.read_text().replace('type = "jsonl"', 'type = "jsnol"'))
     assert main(["run", "--config", str(cfg)]) == 2
     assert "sinks[0].type: must be one of" in capsys.readouterr().err
+
+
+def test_unusable_spool_path_and_busy_metrics_port_are_user_errors(tmp_path):
+    files = gateway_files(tmp_path, devices=1, seconds=4)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    text = config_text(tmp_path, files, sinks='[[sinks]]\ntype = "jsonl"\npath = "-"\n')
+    (tmp_path / "a.toml").write_text(text.replace(str(tmp_path / "spool.sqlite"), str(tmp_path / "blocker" / "s.db")))
+    with pytest.raises(UserError, match="spool.path: cannot open"):
+        asyncio.run(Gateway(load_config(tmp_path / "a.toml")).run())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (tmp_path / "b.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+        with pytest.raises(UserError, match="metrics.listen: cannot listen"):
+            asyncio.run(Gateway(load_config(tmp_path / "b.toml")).run())

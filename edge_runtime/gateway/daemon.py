@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import time
 from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 
+from edge_runtime.errors import UserError
 from edge_runtime.gateway.config import GatewayConfig, SinkConfig, load_config
 from edge_runtime.gateway.forwarder import Forwarder
 from edge_runtime.gateway.logs import set_level
@@ -98,7 +100,10 @@ class Gateway:
         cfg = self.config
         self.bundle, self.engine = self.engine_factory(cfg.bundle)
         log.info("bundle loaded", extra={"bundle": _bundle_name(self.bundle)})
-        self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
+        try:
+            self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
+        except (sqlite3.Error, OSError) as exc:
+            raise UserError(f"{cfg.source}: spool.path: cannot open {cfg.spool.path}: {exc}") from None
         for sc in cfg.sinks:
             await self._add_sink(sc)
         # records left for sinks that are no longer configured stay on disk; say so
@@ -107,8 +112,12 @@ class Gateway:
             log.warning("spool holds records for sinks not in the config; they stay until such a sink returns",
                         extra={"sinks": ",".join(sorted(orphans))})
         if cfg.metrics.enabled:
-            self.metrics_server = MetricsServer(self.metrics.registry, cfg.metrics.host, cfg.metrics.port,
-                                                healthy=self._healthy).start()
+            try:
+                server = MetricsServer(self.metrics.registry, cfg.metrics.host, cfg.metrics.port, healthy=self._healthy)
+            except OSError as exc:
+                raise UserError(f"{cfg.source}: metrics.listen: cannot listen on "
+                                f"{cfg.metrics.host}:{cfg.metrics.port}: {exc.strerror or exc}") from None
+            self.metrics_server = server.start()
             self.metrics.registry.on_collect(self._collect)
             log.info("metrics endpoint", extra={"url": f"http://{cfg.metrics.host}:{self.metrics_server.port}/metrics"})
         for dev in cfg.devices:
@@ -204,10 +213,9 @@ class Gateway:
         try:
             # the bundle is re-read on every reload (its files may have been replaced in place);
             # the engine keeps its per-device state and sequence numbers across the switch
-            bundle, _ = self.engine_factory(new.bundle)
             self._flush_pending()
-            self.engine.replace_bundle(bundle)
-            self.bundle = bundle
+            self.engine.replace_bundle(new.bundle)  # loads and verifies; raises and keeps the old one
+            bundle = self.bundle = self.engine.bundle
             log.info("bundle loaded", extra={"bundle": _bundle_name(bundle)})
         except Exception as exc:
             log.error("reload failed: bundle refused; keeping the running bundle and config",
