@@ -178,6 +178,8 @@ def test_faults_end_to_end_lose_nothing_accepted_and_leak_nothing_raw(tmp_path, 
         assert w["bundle_id"] == "test-bundle"
         sizes.add(len(payload) - len(w["device_id"]) * 2)  # the id appears in the topic too, not the payload
     assert len(sizes) == 1, "every record must encode to the same size"
+    print(f"\ne2e: {st.spooled} records accepted and delivered, {len(messages)} messages on the broker "
+          f"({len(messages) - len(ids)} redelivered duplicates), daemon RSS MB {[round(x, 1) for x in rss]}")
     # -- no crash, memory flat ------------------------------------------------------------------
     for x in daemons[:-1]:
         assert x.proc.returncode == -signal.SIGKILL  # only the kill we sent

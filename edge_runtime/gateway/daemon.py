@@ -35,6 +35,23 @@ from edge_runtime.spool import Spool, SpoolBound
 log = logging.getLogger("edge_runtime.gateway")
 
 
+def _require(module: str, what: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"{what} needs the {module} package: pip install 'edge-privacy-runtime[{extra}]'")
+
+
+def check_dependencies(config: GatewayConfig) -> None:
+    """Fail at start, with the install command, rather than in a retry loop later."""
+    if any(not d.replay for d in config.devices):
+        _require("bleak", "BLE devices", "ble")
+    if config.ble.backend == "virtual":
+        _require("bumble", "the virtual BLE radio (emulated wearables)", "ble")
+    if any(s.type == "mqtt" for s in config.sinks):
+        _require("paho", "the mqtt sink", "mqtt")
+
+
 def build_sink(cfg: SinkConfig) -> Sink:
     if cfg.type == "jsonl":
         from edge_runtime.sinks.jsonl import JsonlSink
@@ -98,6 +115,7 @@ class Gateway:
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
+        check_dependencies(cfg)
         self.bundle, self.engine = self.engine_factory(cfg.bundle)
         log.info("bundle loaded", extra={"bundle": _bundle_name(self.bundle)})
         try:
