@@ -160,7 +160,13 @@ class Gateway:
                 stopper.cancel()
                 if self._reload_requested.is_set() and not self._stop.is_set():
                     self._reload_requested.clear()
-                    await self.reload()
+                    try:
+                        await self.reload()
+                    except Exception as exc:  # a reload must never take the gateway down
+                        log.exception("reload failed part-way; running with what was applied",
+                                      extra={"error": repr(exc)})
+                        self.metrics.reloads.inc("error")
+                        self.notifier.ready("reload failed part-way")
         finally:
             await self.shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -222,6 +228,7 @@ class Gateway:
         self.notifier.reloading()
         try:
             new = load_config(self.config_path) if self.config_path else self.config
+            check_dependencies(new)
         except Exception as exc:
             log.error("reload failed; keeping the running config", extra={"error": str(exc)})
             self.metrics.reloads.inc("error")
