@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from converters.bundle_writer import write_bundle
+from converters.flatbuffer import constant_bytes
 from converters.fuse import INPUT_NAME, OUTPUT_NAME, build_module, keras_pipeline
 from converters.parity import LiteRTTransform, MetricsFn, ParityReport, array_parity, compare_metrics
 from converters.run_dir import RunSpec
@@ -101,7 +102,7 @@ def convert(
         + (f", calibrated on {len(calibration)} real train windows" if quantize == "int8" and calibration is not None else "")
         + ")")
     tflite = convert_module(module, quantize, calibration, int8_io=int8_io, per_channel=per_channel)
-    float32_size = len(tflite) if quantize == "float32" else len(convert_module(module, "float32"))
+    float32 = tflite if quantize == "float32" else convert_module(module, "float32")
 
     log(f"measuring parity with the LiteRT interpreter on {len(holdout)} held-out windows")
     tflite_fn = LiteRTTransform(tflite)
@@ -112,8 +113,9 @@ def convert(
         rows = compare_metrics(metrics_fn(keras_fn), metrics_fn(tflite_fn), tuple(spec.activities.get("sensitive", [])))
         if not rows:
             raise UserError("the judges returned no numeric metrics for both pipelines; nothing to compare")
-    report = ParityReport(quantize, parity, len(tflite), float32_size, rows,
-                          metrics_note if metrics_fn is None else "")
+    report = ParityReport(quantize, parity, len(tflite), len(float32), rows,
+                          metrics_note if metrics_fn is None else "",
+                          constant_bytes(tflite), constant_bytes(float32))
     log(report.format())
     if not report.targets_met and not allow_parity_miss:
         raise ParityMiss(

@@ -21,6 +21,13 @@ def read_model(data: bytes) -> Any:
     return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
 
 
+def constant_bytes(data: bytes) -> int:
+    """Bytes of constant tensor data (weights, biases, constants) in a TFLite model, metadata excluded."""
+    model = read_model(data)
+    metadata = {md.buffer for md in model.metadata or []}
+    return sum(len(b.data) for i, b in enumerate(model.buffers or []) if b.data is not None and i not in metadata)
+
+
 def write_model(model: Any) -> bytes:
     """A ``ModelT`` -> TFLite bytes, every non-empty buffer's data 16-byte aligned."""
     from ai_edge_litert import schema_py_generated as schema

@@ -144,6 +144,8 @@ class ParityReport:
     float32_size_bytes: int
     metrics: dict[str, MetricRow] = field(default_factory=dict)
     metrics_note: str = ""
+    constant_bytes: int = 0  # weights/biases/constants only, to show the fixed overhead of small models
+    float32_constant_bytes: int = 0
 
     @property
     def size_ratio(self) -> float:
@@ -174,6 +176,8 @@ class ParityReport:
             "size_bytes": self.size_bytes,
             "float32_size_bytes": self.float32_size_bytes,
             "size_ratio_vs_float32": round(self.size_ratio, 4),
+            "constant_bytes": self.constant_bytes,
+            "float32_constant_bytes": self.float32_constant_bytes,
             "parity": self.parity,
             "metrics": {k: r.to_dict() for k, r in self.metrics.items()},
             "targets": self.targets(),
@@ -188,7 +192,9 @@ class ParityReport:
         p = self.parity
         lines = [
             f"quantization {self.quantization}: {self.size_bytes} bytes "
-            f"({self.size_ratio:.3f}x the float32 graph's {self.float32_size_bytes})",
+            f"({self.size_ratio:.3f}x the float32 graph's {self.float32_size_bytes})"
+            + (f"; constants {self.constant_bytes} vs {self.float32_constant_bytes} bytes "
+               f"({self.constant_bytes / self.float32_constant_bytes:.3f}x)" if self.float32_constant_bytes else ""),
         ]
         if p["finite"]:
             lines.append(

@@ -84,6 +84,7 @@ def test_each_quantization_gives_a_verified_bundle_with_litert_parity(quantize, 
         assert conv["int8_weights"] == "per-tensor"
         assert conv["size_ratio_vs_float32"] <= 0.3
         assert bundle.model_path.stat().st_size == conv["size_bytes"] < 0.3 * conv["float32_size_bytes"]
+        assert 0.2 < conv["constant_bytes"] / conv["float32_constant_bytes"] < 0.3  # int8 weights, int32 biases
     assert result.report.targets_met
 
 

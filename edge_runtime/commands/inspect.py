@@ -68,7 +68,9 @@ def format_manifest(m: dict, path: str = "") -> str:
         lines.append(f"converted   {conv.get('created', '-')} by {conv.get('tool', '-')} from {conv.get('source', '-')}")
         if "size_bytes" in conv:
             ratio = conv.get("size_ratio_vs_float32")
-            lines.append(f"size        {conv['size_bytes']} bytes" + (f" ({ratio:.3f}x float32)" if ratio else ""))
+            consts = conv.get("constant_bytes"), conv.get("float32_constant_bytes")
+            lines.append(f"size        {conv['size_bytes']} bytes" + (f" ({ratio:.3f}x float32)" if ratio else "")
+                         + (f"; weights/constants {consts[0]} bytes ({consts[0] / consts[1]:.3f}x)" if all(consts) else ""))
         parity = conv.get("parity", {})
         if parity:
             lines.append(
