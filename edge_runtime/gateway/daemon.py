@@ -106,11 +106,13 @@ class Gateway:
         self._stop = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self._loop_alive = time.monotonic()
-        self._pending: list[TransformedWindow] = []
-        self._flush_scheduled = False
+        self._pending: list[TransformedWindow] = []  # produced, not yet accepted
+        self._flush_wanted: asyncio.Event | None = None
+        self._accepter: asyncio.Task | None = None
+        self._closing = False
         self._tasks: list[asyncio.Task] = []
         self._connected_once: set[str] = set()  # devices seen connected: a later connect is a reconnect
-        self._guard_drops: dict[str, int] = {}  # batches the engine raised on (it should never raise)
+        self._guard_drops: dict[str, int] = {}  # windows lost outside the engine (it raised; the spool failed)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -138,6 +140,8 @@ class Gateway:
             self.metrics_server = server.start()
             self.metrics.registry.on_collect(self._collect)
             log.info("metrics endpoint", extra={"url": f"http://{cfg.metrics.host}:{self.metrics_server.port}/metrics"})
+        self._flush_wanted = asyncio.Event()
+        self._accepter = asyncio.create_task(self._accept_loop(), name="accept")
         for dev in cfg.devices:
             self._start_source(dev)
         self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
@@ -189,7 +193,11 @@ class Gateway:
         if self.ble is not None:
             await self.ble.close()
             self.ble = None
-        self._flush_pending()
+        if self._accepter is not None:  # accept everything the devices produced, then stop accepting
+            self._closing = True
+            self._flush_wanted.set()
+            await self._accepter
+            self._accepter = None
         self._engine_counters()
         for t in self._tasks:
             t.cancel()
@@ -238,7 +246,6 @@ class Gateway:
         try:
             # the bundle is re-read on every reload (its files may have been replaced in place);
             # the engine keeps its per-device state and sequence numbers across the switch
-            self._flush_pending()
             self.engine.replace_bundle(new.bundle)  # loads and verifies; raises and keeps the old one
             bundle = self.bundle = self.engine.bundle
             log.info("bundle loaded", extra={"bundle": _bundle_name(bundle)})
@@ -291,9 +298,7 @@ class Gateway:
                 self.metrics.windows.inc(device_id)
                 self.metrics.latency.observe(device_id, value=elapsed)
             self._pending.extend(windows)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush_pending)
+            self._flush_wanted.set()
 
     def on_frames(self, device_id: str, frames: int, malformed: int = 0) -> None:
         self.metrics.frames.inc(device_id, by=frames)
@@ -308,22 +313,44 @@ class Gateway:
             self._connected_once.add(device_id)
         log.info("device connected" if connected else "device disconnected", extra={"device": device_id})
 
-    def _flush_pending(self) -> None:
-        """Accept the windows produced since the last flush: one spool transaction for all of them."""
-        self._flush_scheduled = False
+    async def _accept_loop(self) -> None:
+        """Group commit: whatever windows were produced while the previous spool transaction ran
+        go into the next one, so the fsync happens in a thread, off the event loop, once per group."""
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            windows = self._take_pending()
+            try:
+                await self._accept(windows)
+            except Exception as exc:  # e.g. the disk is full: say so loudly, count, keep the gateway up
+                log.error("could not accept windows; they are dropped", extra={"error": repr(exc),
+                                                                              "windows": len(windows)})
+                for w in windows:
+                    self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
+            if self._closing and not self._pending:
+                return
+
+    def _take_pending(self) -> list[TransformedWindow]:
         windows, self._pending = self._pending, []
-        if not windows or self.spool is None:
+        return windows
+
+    async def _accept(self, windows: list[TransformedWindow]) -> None:
+        """A window is accepted once it is committed to the spool (for every network sink) and
+        queued for every local sink."""
+        if not windows:
             return
         envelopes = [Envelope.wrap(w) for w in windows]
         spooled = [name for name, s in self.sinks.items() if self.sink_configs[name].spooled]
         if spooled:
-            dropped = self.spool.put(spooled, envelopes)
+            dropped = await asyncio.to_thread(self.spool.put, spooled, envelopes)
             if dropped:
                 log.warning("spool bound reached; records dropped", extra={
                     "dropped": dropped, "policy": self.config.spool.drop_policy})
             for name in spooled:
-                self.forwarders[name].wake()
-        for name, writer in self.direct.items():
+                fwd = self.forwarders.get(name)
+                if fwd is not None:
+                    fwd.wake()
+        for writer in self.direct.values():
             writer.put(envelopes)
         self.accepted += len(envelopes)
 
