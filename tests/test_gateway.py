@@ -334,3 +334,10 @@ def test_unusable_spool_path_and_busy_metrics_port_are_user_errors(tmp_path):
         (tmp_path / "b.toml").write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{port}"))
         with pytest.raises(UserError, match="metrics.listen: cannot listen"):
             asyncio.run(Gateway(load_config(tmp_path / "b.toml")).run())
+
+
+def test_emulated_example_config_is_valid():
+    c = load_config(REPO / "deploy" / "gateway.emulated.toml")
+    assert [d.kind for d in c.devices] == ["emulate", "emulate"] and c.ble.backend == "virtual"
+    assert all(Path(d.emulate).exists() for d in c.devices)
+    assert [s.type for s in c.sinks] == ["mqtt", "jsonl"]

@@ -148,7 +148,7 @@ class GatewayMetrics:
         self.malformed = r.counter("edge_frames_malformed_total", "frames dropped as malformed", ["device"])
         self.samples = r.counter("edge_samples_total", "raw samples accepted by the engine", ["device"])
         self.windows = r.counter("edge_windows_total", "transformed windows emitted", ["device"])
-        self.drops = r.counter("edge_windows_dropped_total", "windows dropped (fail closed: model or bundle error)", ["device"])
+        self.drops = r.counter("edge_windows_dropped_total", "windows dropped: the model failed (fail closed) or they could not be stored", ["device"])
         self.reconnects = r.counter("edge_reconnects_total", "BLE reconnections after a drop", ["device"])
         self.connected = r.gauge("edge_device_connected", "1 while the device is connected", ["device"])
         self.latency = r.histogram("edge_transform_latency_seconds",
