@@ -1,7 +1,12 @@
 """Keras architectures of the privacy transforms. Small on purpose: every multiply-accumulate is paid
 on the device for every window.
 
-Both autoencoders map standardised windows ``[window, channels]`` to standardised windows.
+Both autoencoders map standardised windows ``[window, channels]`` to standardised windows. They are
+fully convolutional with a strided temporal bottleneck. The published layout (conv down to one
+channel, then a dense 256-128-256 bottleneck) was tried first: as a plain autoencoder it reached a
+reconstruction MSE of 0.22 (standardised) but the raw-data activity judge then recognised only 39% of
+dws and 31% of wlk windows; the temporal bottleneck keeps the judge at >= 96% on every class for a
+twentieth of the multiply-accumulates.
 """
 
 from __future__ import annotations
@@ -11,44 +16,39 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AutoencoderShape:
-    conv: tuple[int, ...] = (32, 16)  # encoder conv filters (mirrored in the decoder)
+    filters: tuple[int, ...] = (16, 16, 8)  # first conv, then one stride-2 conv per further entry
     kernel: int = 5
-    dense: tuple[int, ...] = (64, 32)  # dense encoder widths; the last is the bottleneck
 
 
-def conv_autoencoder(window: int, channels: int, shape: AutoencoderShape, name: str):
-    """conv -> 1-channel squeeze -> dense bottleneck -> dense -> conv back up (the published layout)."""
+def temporal_autoencoder(window: int, channels: int, shape: AutoencoderShape, name: str):
+    """conv -> strided convs (the bottleneck: window / 2^k steps x last filters) -> transposed convs."""
     import keras
     from keras import layers
 
     inp = keras.Input((window, channels), name="window")
-    x = inp
-    for f in shape.conv:
-        x = layers.Conv1D(f, shape.kernel, padding="same", activation="relu")(x)
-    x = layers.Conv1D(1, shape.kernel, padding="same", activation="relu")(x)
-    x = layers.Flatten()(x)
-    for d in shape.dense:
-        x = layers.Dense(d, activation="relu")(x)
-    for d in reversed(shape.dense[:-1]):
-        x = layers.Dense(d, activation="relu")(x)
-    x = layers.Dense(window, activation="relu")(x)
-    x = layers.Reshape((window, 1))(x)
-    for f in reversed(shape.conv):
-        x = layers.Conv1D(f, shape.kernel, padding="same", activation="relu")(x)
+    x = layers.Conv1D(shape.filters[0], shape.kernel, padding="same", activation="relu")(inp)
+    for f in shape.filters[1:]:
+        x = layers.Conv1D(f, shape.kernel, strides=2, padding="same", activation="relu")(x)
+    for f in reversed(shape.filters[:-1]):
+        x = layers.Conv1DTranspose(f, shape.kernel, strides=2, padding="same", activation="relu")(x)
     out = layers.Conv1D(channels, shape.kernel, padding="same", name="reconstruction")(x)
     return keras.Model(inp, out, name=name)
 
 
 def macs(model) -> int:
-    """Multiply-accumulates per window of a Conv1D/Dense model (what the device pays)."""
+    """Multiply-accumulates per window of a Conv1D/Conv1DTranspose/Dense model (what the device pays)."""
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
         if kind == "Conv1D":
-            steps = layer.output.shape[1]
             k, cin, cout = layer.kernel.shape
-            total += steps * k * cin * cout
+            total += layer.output.shape[1] * k * cin * cout
+        elif kind == "Conv1DTranspose":
+            k, cout, cin = layer.kernel.shape
+            total += layer.input.shape[1] * k * cin * cout
         elif kind == "Dense":
             cin, cout = layer.kernel.shape
             total += cin * cout
+        elif hasattr(layer, "layers"):
+            total += macs(layer)
     return int(total)
