@@ -73,6 +73,7 @@ class MqttSink(Sink):
         self._connected = threading.Event()
         self.reconnects = 0  # connections made after the first one
         self._ever_connected = False
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -115,7 +116,7 @@ class MqttSink(Sink):
         log.info("mqtt connected", extra={"sink": self.name, "broker": f"{self.settings.host}:{self.settings.port}"})
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing:
             log.warning("mqtt disconnected", extra={"sink": self.name, "reason": str(reason_code)})
         self._connected.clear()
 
@@ -157,6 +158,7 @@ class MqttSink(Sink):
         client, self._client = self._client, None
         if client is None:
             return
+        self._closing = True
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
         self._connected.clear()
