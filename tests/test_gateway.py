@@ -4,7 +4,6 @@ systemd notifications — in process and as a real `edge-runtime run` process.""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import socket
@@ -17,7 +16,6 @@ from edge_runtime.errors import UserError
 from edge_runtime.gateway.config import ConfigError, load_config, parse_config
 from edge_runtime.gateway.daemon import Gateway
 from edge_runtime.gateway.metrics import Counter, GatewayMetrics
-from edge_runtime.gateway.systemd import Notifier
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
 from test_gateway_support import REPO, Daemon, config_text, gateway_files, metric, scrape
@@ -177,6 +175,12 @@ def test_pipeline_replay_to_jsonl_and_http_with_metrics(tmp_path, collector):
     assert metric(text, "edge_sink_up", sink="collector") == 1
     assert gw.accepted == len(parsed)
     assert "edge_sink_delivery_latency_seconds_bucket" in text
+    # valid Prometheus text exposition: HELP/TYPE comments and `name{labels} value` samples
+    import re
+
+    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.e]+(inf)?$|^[a-z_]+ [-+0-9.e]+$')
+    for line in text.splitlines():
+        assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
 
 
 def test_sink_outage_spools_and_sigterm_drain_leaves_the_rest_on_disk(tmp_path):
