@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS queue (
     created REAL NOT NULL  -- wall-clock time it entered the gateway (for the delivery latency metric)
 );
 CREATE INDEX IF NOT EXISTS queue_sink_pos ON queue (sink, pos);
+CREATE TABLE IF NOT EXISTS device_seq (
+    device_id TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL  -- so a restarted gateway continues each device's sequence
+);
 CREATE TABLE IF NOT EXISTS counters (
     sink TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -96,16 +100,23 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------------
     def put(self, sinks: Iterable[str], envelopes: Sequence[Envelope]) -> int:
-        """Queue ``envelopes`` for every sink in ``sinks``; durable when this returns.
+        """Queue ``envelopes`` for every sink in ``sinks``; durable when this returns. Each device's
+        next sequence number is committed in the same transaction (see ``next_seqs``).
 
         Returns how many (sink, record) pairs were dropped to respect the bound.
         """
         sinks = list(sinks)
-        if not envelopes or not sinks:
+        if not envelopes:
             return 0
         dropped = 0
         now = time.time()
+        next_seq: dict[str, int] = {}
+        for e in envelopes:
+            next_seq[e.device_id] = max(next_seq.get(e.device_id, 0), e.seq + 1)
         with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT INTO device_seq (device_id, next_seq) VALUES (?, ?) ON CONFLICT (device_id) "
+                "DO UPDATE SET next_seq = MAX(next_seq, excluded.next_seq)", list(next_seq.items()))
             for sink in sinks:
                 self._db.executemany(
                     "INSERT INTO queue (sink, id, device_id, seq, record, size, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -151,6 +162,11 @@ class Spool:
             delivered=counters.get("delivered", 0),
             dropped=counters.get("dropped", 0),
         )
+
+    def next_seqs(self) -> dict[str, int]:
+        """Per device, one past the highest sequence number ever accepted."""
+        with self._lock:
+            return dict(self._db.execute("SELECT device_id, next_seq FROM device_seq").fetchall())
 
     def sinks(self) -> list[str]:
         """Sinks that have records waiting (including sinks no longer configured)."""

@@ -164,6 +164,13 @@ def test_faults_end_to_end_lose_nothing_accepted_and_leak_nothing_raw(tmp_path, 
     sub.close()
     ids = {json.loads(p)["id"] for _, p in messages}
     assert len(ids) == st.spooled, f"broker has {len(ids)} distinct records, the spool accepted {st.spooled}"
+    # one (device, seq) per record, across the daemon's restart too: each device's sequence continued
+    by_id = {json.loads(p)["id"]: json.loads(p)["window"] for _, p in messages}
+    pairs = [(w["device_id"], int(w["seq"])) for w in by_id.values()]
+    assert len(set(pairs)) == len(pairs)
+    for device in ("wrist", "ankle"):
+        seqs = sorted(q for d, q in pairs if d == device)
+        assert seqs == list(range(len(seqs))), f"{device}: gaps in the sequence"
     archived = {Envelope.parse(l)[0] for l in archive.read_bytes().splitlines()}
     assert archived <= ids and len(archived) >= st.spooled - 40  # the archive misses at most the kill's tail
     # -- nothing raw reached the broker ---------------------------------------------------------

@@ -87,6 +87,15 @@ def test_counters_and_records_survive_reopen(tmp_path):
         assert spool.sinks() == ["x"]
 
 
+def test_next_seqs_are_committed_with_the_records(tmp_path):
+    with Spool(tmp_path / "s.db") as spool:
+        spool.put(["x"], envs("a", range(3)) + envs("b", [7]))
+        spool.put([], envs("a", [3]))  # no network sink: still recorded
+        spool.put(["x"], envs("a", [1]))  # never goes backwards
+    with Spool(tmp_path / "s.db") as spool:
+        assert spool.next_seqs() == {"a": 4, "b": 8}
+
+
 def test_bad_bound_is_refused():
     with pytest.raises(ValueError, match="drop_policy"):
         SpoolBound(drop_policy="drop-random")
