@@ -164,3 +164,36 @@ def test_envelope_adds_only_an_id():
     assert set(d) == {"id", "window"} and len(d["id"]) == 32
     assert json.dumps(d["window"], separators=(",", ":")).encode() == e.record
     assert len(e.to_json()) == e.size
+
+
+def test_https_with_a_private_ca(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test CA")
+
+    def sh(*args):
+        subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)
+
+    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+       "-keyout", "ca.key", "-out", "ca.crt")
+    sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "srv.key", "-out", "srv.csr")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    sh("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+       "-extfile", "san.ext", "-out", "srv.crt")
+    c = Collector()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
+    c.server.socket = ctx.wrap_socket(c.server.socket, server_side=True)
+    url = c.url.replace("http://", "https://")
+    try:
+        batch = envs("a", range(3))
+        asyncio.run(HttpSink("https", HttpSettings(url=url, ca_file=str(tmp_path / "ca.crt"))).send(batch))
+        assert c.ids() == [e.id for e in batch]
+        # without the CA the server's certificate is refused: nothing is sent in the clear instead
+        with pytest.raises(SinkUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(HttpSink("https", HttpSettings(url=url)).send(batch))
+    finally:
+        c.close()
