@@ -348,3 +348,34 @@ def test_emulated_example_config_is_valid():
     assert [d.kind for d in c.devices] == ["emulate", "emulate"] and c.ble.backend == "virtual"
     assert all(Path(d.emulate).exists() for d in c.devices)
     assert [s.type for s in c.sinks] == ["mqtt", "jsonl"]
+
+
+def test_gateway_path_never_imports_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    files = gateway_files(tmp_path, devices=1, seconds=6)
+    (tmp_path / "gw.toml").write_text(config_text(tmp_path, files, sinks='[[sinks]]\ntype = "jsonl"\npath = "-"\n'
+                                                  '[[sinks]]\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:1"\n',
+                                                  speed=30.0))
+    code = (
+        "import asyncio, sys\n"
+        "from edge_runtime.gateway.config import load_config\n"
+        "from edge_runtime.gateway.daemon import Gateway\n"
+        "import edge_runtime.gateway.ble, edge_runtime.commands.demo, edge_runtime.commands.run\n"
+        "async def main():\n"
+        "    gw = Gateway(load_config(sys.argv[1]))\n"
+        "    t = asyncio.create_task(gw.run())\n"
+        "    await asyncio.sleep(3.0)\n"
+        "    gw.request_stop()\n"
+        "    await t\n"
+        "    return gw.accepted\n"
+        "n = asyncio.run(main())\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras'))\n"
+        "print('ACCEPTED', n, 'HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gw.toml")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("ACCEPTED"))
+    assert line.endswith("HEAVY []") and int(line.split()[1]) > 0

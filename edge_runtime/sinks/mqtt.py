@@ -79,7 +79,7 @@ class MqttSink(Sink):
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    async def open(self, wait_s: float = 3.0) -> None:
+    async def open(self, wait_s: float = 1.0) -> None:
         """Start paho's network thread; wait briefly for the first connection (not required)."""
         if self._client is not None:
             return
