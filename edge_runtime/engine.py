@@ -243,6 +243,12 @@ class Engine:
             dev = self._devices[device_id] = _Device(self.sample_rate, len(self.channels), self.max_gap)
         return dev
 
+    def resume_sequence(self, device_id: str, next_seq: int) -> None:
+        """Continue a device's sequence numbers at ``next_seq`` (e.g. from a spool after a restart)."""
+        if next_seq < 0:
+            raise ValueError(f"next_seq must be >= 0, got {next_seq}")
+        self._device(str(device_id)).seq = int(next_seq)
+
     def devices(self) -> list[str]:
         return list(self._devices)
 

@@ -297,3 +297,10 @@ def test_replace_bundle_with_another_shape_restarts_windows_keeps_counters(affin
     assert [(r.seq, r.bundle_id, r.values.shape) for r in recs] == [(1, "six", (32, 6)), (2, "six", (32, 6))]
     assert recs[0].start_time == pytest.approx(4.0)  # the old partial window was not mixed in
     assert engine.stats()["d"]["samples_in"] == 264
+
+
+def test_resume_sequence(affine):
+    engine = Engine(affine)
+    engine.resume_sequence("d", 41)
+    t, raw = walking_raw(256)
+    assert [r.seq for r in engine.push("d", t, raw)] == [41, 42]
