@@ -187,3 +187,20 @@ def tiny(cfg: RecipeConfig) -> RecipeConfig:
     return replace(cfg, rae_epochs=1, rounds=1, aae_epochs_per_round=1, aae_warmup_epochs=1,
                    activity=replace(cfg.activity, epochs=1), adversary=replace(cfg.adversary, epochs=1),
                    train_subsample=40)
+
+
+def override(cfg: RecipeConfig, assignments: list[str]) -> RecipeConfig:
+    """``["beta_secret=4", "rounds=8"]`` -> a copy of ``cfg`` with those numbers (int/float/str fields)."""
+    from edge_runtime.errors import UserError
+
+    changes = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        current = getattr(cfg, key, None)
+        if not sep or key.startswith("_") or not isinstance(current, (int, float, str)):
+            raise UserError(f"--set {item!r}: not a KEY=VALUE of a number in the recipe config")
+        try:
+            changes[key] = type(current)(value)
+        except ValueError:
+            raise UserError(f"--set {item!r}: {key} takes a {type(current).__name__}") from None
+    return replace(cfg, **changes)

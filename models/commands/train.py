@@ -11,14 +11,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", choices=sorted(RECIPES))
     p.add_argument("--data", help="MotionSense folder or zip (default: $MOTIONSENSE_DIR or ../shared/data/motionsense)")
     p.add_argument("--out", default="runs", help="parent folder of the run directory (default: ./runs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a number of the recipe config, e.g. --set beta_secret=4 --set rounds=8")
     p.add_argument("--tiny", action="store_true", help="smoke-test size (minutes -> seconds); not for use")
     p.add_argument("--no-report", action="store_true", help="skip the evaluation report after training")
 
 
 def run(args) -> int:
-    from models.recipes import RECIPES, tiny, train_recipe
+    from models.recipes import RECIPES, override, tiny, train_recipe
 
     cfg = tiny(RECIPES[args.recipe]) if args.tiny else RECIPES[args.recipe]
+    cfg = override(cfg, args.set)
     run_dir = train_recipe(cfg, args.data, args.out)
     print(f"run written to {run_dir}/")
     if not args.no_report:
