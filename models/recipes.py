@@ -40,7 +40,8 @@ class RecipeConfig:
     rounds: int = 5
     aae_epochs_per_round: int = 2
     aae_warmup_epochs: int = 4  # reconstruction + activity before the first round
-    activity: ClassifierConfig = ClassifierConfig(epochs=4, seed=7)  # the recipe's own raw activity model
+    activity: ClassifierConfig = ClassifierConfig(epochs=4, seed=7)  # the recipe's own raw activity models
+    activity_ensemble: int = 3  # independently seeded, so the AE cannot satisfy one model's quirks
     adversary: ClassifierConfig = ClassifierConfig(epochs=3)
     train_subsample: int = 3  # every k-th train window (stride-10 windows overlap heavily)
     batch: int = 128
@@ -94,19 +95,22 @@ def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs",
     util = utility_labels(ds, cfg, tr.activity)
     log(f"[{cfg.name}] {len(z)} train windows, {n_act} activities, secret {cfg.secret} ({n_secret} classes)")
 
-    # 0. the recipe's own activity classifier on raw windows (not the evaluation judge), then frozen:
-    #    keeping it right keeps the output recognisable to any classifier trained on ordinary data
+    # 0. the recipe's own activity classifiers on raw windows (not the evaluation judges), then frozen:
+    #    keeping them right keeps the output recognisable to classifiers trained on ordinary data
     unit = np.zeros(c, np.float32), np.ones(c, np.float32)  # classifiers here see standardised windows
-    activity = fit_classifier(z, tr.activity, n_act, *unit, cfg.activity, name="activity_on_raw")
-    activity.trainable = False
+    activity = [fit_classifier(z, tr.activity, n_act, *unit, replace(cfg.activity, seed=cfg.activity.seed + i),
+                               name=f"activity_on_raw_{i}") for i in range(cfg.activity_ensemble)]
+    for m in activity:
+        m.trainable = False
+    n_ens = len(activity)
 
     def with_activity(ae, extra_outputs=(), extra_losses=(), extra_weights=()):
         inp = keras.Input((w, c))
         rec = ae(inp)
-        model = keras.Model(inp, [rec, activity(rec)] + [m(rec) for m in extra_outputs])
+        model = keras.Model(inp, [rec] + [m(rec) for m in activity] + [m(rec) for m in extra_outputs])
         model.compile(keras.optimizers.Adam(cfg.learning_rate),
-                      loss=["mse", "sparse_categorical_crossentropy", *extra_losses],
-                      loss_weights=[cfg.beta_distortion, cfg.beta_activity, *extra_weights])
+                      loss=["mse"] + ["sparse_categorical_crossentropy"] * n_ens + list(extra_losses),
+                      loss_weights=[cfg.beta_distortion] + [cfg.beta_activity / n_ens] * n_ens + list(extra_weights))
         return model
 
     # 1. replacement autoencoder: published pairs (sensitive -> random neutral window, others -> self)
@@ -115,7 +119,7 @@ def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs",
     if cfg.replacement:
         rae = temporal_autoencoder(w, c, cfg.rae_shape, "replacement_ae")
         target = replacement_targets(ds, cfg, z, tr.activity, rng)
-        with_activity(rae).fit(z, [target, util], epochs=cfg.rae_epochs, batch_size=cfg.batch, shuffle=True,
+        with_activity(rae).fit(z, [target] + [util] * n_ens, epochs=cfg.rae_epochs, batch_size=cfg.batch, shuffle=True,
                                verbose=0)
         log(f"  RAE trained ({macs(rae)} MACs/window), {time.time() - t0:.0f} s")
         stages.append(rae)
@@ -123,7 +127,7 @@ def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs",
 
     # 2. anonymization autoencoder, alternating rounds against refitted adversaries
     aae = temporal_autoencoder(w, c, cfg.aae_shape, "anonymization_ae")
-    with_activity(aae).fit(z_in, [z_in, util], epochs=cfg.aae_warmup_epochs, batch_size=cfg.batch,
+    with_activity(aae).fit(z_in, [z_in] + [util] * n_ens, epochs=cfg.aae_warmup_epochs, batch_size=cfg.batch,
                            shuffle=True, verbose=0)
     privacy = categorical_privacy if cfg.secret == "subject" else binary_privacy
     # the pool of secret adversaries grows every round; fooling one model is not enough
@@ -139,7 +143,7 @@ def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs",
             m.trainable = False
         model = with_activity(aae, [act_adv, *pool], ["sparse_categorical_crossentropy"] + [privacy] * len(pool),
                               [cfg.beta_activity / 2] + [cfg.beta_secret / len(pool)] * len(pool))
-        model.fit(z_in, [z_in, util, util] + [secret] * len(pool), epochs=cfg.aae_epochs_per_round,
+        model.fit(z_in, [z_in] + [util] * (n_ens + 1) + [secret] * len(pool), epochs=cfg.aae_epochs_per_round,
                   batch_size=cfg.batch, shuffle=True, verbose=0)
     stages.append(aae)
 
