@@ -112,7 +112,6 @@ class Gateway:
         self._closing = False
         self._tasks: list[asyncio.Task] = []
         self._connected_once: set[str] = set()  # devices seen connected: a later connect is a reconnect
-        self._seq_base: dict[str, int] = {}
         self._guard_drops: dict[str, int] = {}  # windows lost outside the engine (it raised; the spool failed)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -125,7 +124,8 @@ class Gateway:
             self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
         except (sqlite3.Error, OSError) as exc:
             raise UserError(f"{cfg.source}: spool.path: cannot open {cfg.spool.path}: {exc}") from None
-        self._seq_base = self.spool.next_seqs()  # each device's sequence continues across restarts
+        for device_id, next_seq in self.spool.next_seqs().items():  # sequences continue across restarts
+            self.engine.resume_sequence(device_id, next_seq)
         for sc in cfg.sinks:
             await self._add_sink(sc)
         # records left for sinks that are no longer configured stay on disk; say so
@@ -341,9 +341,7 @@ class Gateway:
         queued for every local sink."""
         if not windows:
             return
-        base = self._seq_base
-        envelopes = [Envelope.wrap(replace(w, seq=w.seq + base[w.device_id]) if base.get(w.device_id) else w)
-                     for w in windows]
+        envelopes = [Envelope.wrap(w) for w in windows]
         spooled = [name for name, s in self.sinks.items() if self.sink_configs[name].spooled]
         # committed even with no network sink: it also carries each device's next sequence number
         dropped = await asyncio.to_thread(self.spool.put, spooled, envelopes)
