@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_runtime.errors import UserError
     from edge_runtime.gateway.config import (BleConfig, DeviceConfig, GatewayConfig, MetricsConfig, SinkConfig,
                                              SpoolConfig)
-    from edge_runtime.gateway.daemon import Gateway
+    from edge_runtime.gateway.daemon import Gateway, load_engine_quietly
     from edge_runtime.gateway.judges import load_judges
     from edge_runtime.recording import load_samples
     from edge_runtime.sinks.envelope import Envelope
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
         async def main() -> Gateway:
-            gw = Gateway(config, engine_factory=_quiet_engine)
+            gw = Gateway(config, engine_factory=load_engine_quietly)
             task = asyncio.create_task(gw.run())
             started = time.monotonic()
             deadline = started + args.seconds * 1.5 + 20
@@ -137,24 +137,6 @@ def run(args: argparse.Namespace) -> int:
     plot = _plot(records, raw_clips, bundle, Path(args.plot).resolve())
     print(plot)
     return 0
-
-
-def _quiet_engine(bundle_ref: str):
-    """The engine, without the LiteRT runtime's INFO line on stderr (the demo's screen is for progress)."""
-    import os
-
-    from edge_runtime.gateway.daemon import load_engine
-
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        bundle, engine = load_engine(bundle_ref)
-        engine.interpreter  # noqa: B018  (created now, while stderr is quiet)
-        return bundle, engine
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _progress(gw, elapsed: float | None) -> str:

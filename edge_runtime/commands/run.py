@@ -19,14 +19,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from edge_runtime.gateway.config import load_config
-    from edge_runtime.gateway.daemon import Gateway, load_engine
+    from edge_runtime.gateway.daemon import Gateway, load_engine_quietly
     from edge_runtime.gateway.logs import capture_native_stderr, setup_logging
 
     config = load_config(args.config)
     if args.log_level:
         config = replace(config, log_level=args.log_level)
     if args.check:
-        bundle, _ = load_engine(config.bundle)
+        bundle, _ = load_engine_quietly(config.bundle)
         print(json.dumps({
             "config": config.source,
             "bundle": f"{bundle.id}@{bundle.version}",

@@ -79,6 +79,22 @@ def load_engine(bundle_ref: str):
     return bundle, Engine(bundle)
 
 
+def load_engine_quietly(bundle_ref: str):
+    """``load_engine`` without the LiteRT runtime's INFO line on stderr (for screens meant for people)."""
+    import os
+
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        bundle, engine = load_engine(bundle_ref)
+        engine.interpreter  # noqa: B018  (created now, while stderr is quiet)
+        return bundle, engine
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class Gateway:
     def __init__(
         self,
