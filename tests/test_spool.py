@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_runtime.record import TransformedWindow
 from edge_runtime.sinks.envelope import Envelope
@@ -154,3 +156,58 @@ def test_kill_9_loses_no_spooled_record(tmp_path, synchronous):
     assert len(missing) <= acked
     # acknowledged ones are always the oldest: everything after them must be waiting
     assert set(printed[acked:]) <= waiting
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.sampled_from(["a", "b"]), st.integers(1, 6)),
+        st.tuples(st.just("ack"), st.sampled_from(["x", "y"]), st.integers(0, 8)),
+        st.tuples(st.just("reopen"), st.none(), st.none()),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, bound=st.one_of(st.none(), st.integers(1, 12)),
+       policy=st.sampled_from(["drop-oldest", "drop-newest"]))
+def test_spool_matches_a_bounded_fifo_model(tmp_path_factory, ops, bound, policy):
+    """Against a plain in-memory model: per-sink FIFO order, the bound and its policy, and the
+    counters (spooled = waiting + delivered + dropped) hold through any sequence of operations,
+    including closing and reopening the database."""
+    path = tmp_path_factory.mktemp("spool") / "s.db"
+    spool_bound = SpoolBound(max_records=bound, max_bytes=None, drop_policy=policy)
+    spool = Spool(path, spool_bound, synchronous="normal")
+    model = {"x": [], "y": []}
+    counts = {s: {"spooled": 0, "delivered": 0, "dropped": 0} for s in model}
+    seq = {"a": 0, "b": 0}
+    try:
+        for op, arg, n in ops:
+            if op == "put":
+                batch = envs(arg, range(seq[arg], seq[arg] + n))
+                seq[arg] += n
+                spool.put(["x", "y"], batch)
+                for s in model:
+                    model[s] += [e.id for e in batch]
+                    counts[s]["spooled"] += n
+                    if bound is not None and len(model[s]) > bound:
+                        over = len(model[s]) - bound
+                        model[s] = model[s][over:] if policy == "drop-oldest" else model[s][:bound]
+                        counts[s]["dropped"] += over
+            elif op == "ack":
+                got = spool.peek(arg, n)
+                assert [r.envelope.id for r in got] == model[arg][:n]
+                spool.ack(arg, got)
+                model[arg] = model[arg][len(got):]
+                counts[arg]["delivered"] += len(got)
+            else:
+                spool.close()
+                spool = Spool(path, spool_bound, synchronous="normal")
+            for s in model:
+                stats = spool.stats(s)
+                assert stats.records == len(model[s])
+                assert (stats.spooled, stats.delivered, stats.dropped) == tuple(counts[s].values())
+                assert stats.spooled == stats.records + stats.delivered + stats.dropped
+        for s in model:
+            assert [r.envelope.id for r in spool.peek(s, 10_000)] == model[s]
+    finally:
+        spool.close()
