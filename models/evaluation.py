@@ -24,12 +24,15 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
 
 
 def fidelity(ds: Dataset, x: np.ndarray, xt: np.ndarray) -> dict:
-    """MSE (standardised units, so channels weigh alike) and DTW distance to the original windows."""
+    """MSE (standardised units, so channels weigh alike) and DTW distance to the original windows.
+
+    DTW without dtaidistance's pruning: its Euclidean upper bound returns inf when DTW equals it.
+    """
     from dtaidistance import dtw
 
     z, zt = ds.standardize(x), ds.standardize(xt)
     pick = np.random.default_rng(0).choice(len(x), size=min(FIDELITY_WINDOWS, len(x)), replace=False)
-    d = [dtw.distance_fast(z[i, :, c].astype(np.double), zt[i, :, c].astype(np.double))
+    d = [dtw.distance_fast(z[i, :, c].astype(np.double), zt[i, :, c].astype(np.double), use_pruning=False)
          for i in pick for c in range(x.shape[2])]
     return {"mse_standardized": float(np.mean((z - zt) ** 2)),
             "mse_physical_per_channel": [float(v) for v in np.mean((x - xt) ** 2, axis=(0, 1))],
