@@ -15,8 +15,10 @@ itself; when the bundle manifest documents them too, the two must agree or the m
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -88,6 +90,26 @@ def available_backends() -> list[str]:
             continue
         found.append(name)
     return found
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Silence file descriptor 2 for the block: the LiteRT runtime prints an INFO line from C++ when
+    it creates its CPU delegate. Process-wide, so for command-line tools, around interpreter creation."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded, some test runners)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # --------------------------------------------------------------------------------------------

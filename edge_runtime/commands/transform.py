@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if dst.resolve() == src.resolve():
         raise UserError("--output must differ from --input")
     bundle = load_bundle(args.bundle)
+    args.interpreter = _quiet_interpreter(bundle)
     if src.suffix.lower() == ".npy":
         if dst.suffix.lower() != ".npy":
             raise UserError(f"{dst}: .npy input needs an .npy output")
@@ -73,6 +74,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{dst}: {total - dropped} windows transformed with {bundle.id} {bundle.version}"
           + (f"; {dropped} dropped (the model failed on them)" if dropped else ""), file=sys.stderr)
     return 1 if dropped else 0
+
+
+def _quiet_interpreter(bundle):
+    """The bundle's interpreter, created without the LiteRT runtime's INFO line over the progress bar."""
+    from edge_runtime.interpreter import TFLiteInterpreter, native_stderr_silenced
+
+    with native_stderr_silenced():
+        return TFLiteInterpreter.from_bundle(bundle)
 
 
 def _progress(total: int, unit: str, quiet: bool, desc: str):
@@ -107,7 +116,8 @@ def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
     tmp = dst.with_name(dst.name + ".partial.npy")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=windows.shape)
     with _progress(windows.shape[0], "win", args.quiet, "transform") as bar:
-        _, ok = transform_windows(bundle, windows, out=out, batch_size=args.batch_size, progress=bar.update)
+        _, ok = transform_windows(bundle, windows, out=out, batch_size=args.batch_size, progress=bar.update,
+                                  interpreter=args.interpreter)
     out.flush()
     del out
     tmp.replace(dst)
@@ -122,7 +132,7 @@ def _engine(bundle, args):
     from edge_runtime.engine import Engine
     from edge_runtime.resample import DEFAULT_MAX_GAP_S
 
-    return Engine(bundle, stride=args.stride, units=args.units,
+    return Engine(bundle, stride=args.stride, units=args.units, interpreter=args.interpreter,
                   max_gap=args.max_gap if args.max_gap is not None else DEFAULT_MAX_GAP_S)
 
 
