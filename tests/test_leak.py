@@ -139,3 +139,16 @@ def test_models_refused_before_any_window(tmp_path):
     # garbage that is not a model at all
     with pytest.raises(BundleError):
         TFLiteInterpreter(b"TFL3" * 64)
+
+
+@pytest.mark.parametrize("model", ["identity_mag2_w128", "nan_mag2_w128", "gather_oob_mag2_w128"])
+def test_offline_path_never_writes_its_input(tmp_path, model):
+    """transform_windows (the offline transform and the deployed-path evaluation) fails closed too."""
+    from edge_runtime.engine import transform_windows
+
+    bundle = make_bundle(tmp_path / "b", model)
+    t, raw = signature_stream(offset=120.0)
+    windows = bundle.feature_set.from_raw(raw)[: 128 * 8].reshape(8, 128, 2)
+    values, ok = transform_windows(bundle, windows)
+    assert not ok.any() and np.isnan(values).all()
+    assert not np.isin(windows, values).any()
