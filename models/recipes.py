@@ -34,10 +34,10 @@ class RecipeConfig:
     rae_shape: AutoencoderShape = AutoencoderShape((16, 16, 8))
     aae_shape: AutoencoderShape = AutoencoderShape((16, 16, 4))
     rae_epochs: int = 8
-    beta_distortion: float = 1.0
+    beta_distortion: float = 4.0
     beta_activity: float = 0.5  # frozen raw activity classifier; the refitted one gets half of it
     beta_secret: float = 1.0  # shared by the pool of secret adversaries
-    rounds: int = 5
+    rounds: int = 4
     aae_epochs_per_round: int = 2
     aae_warmup_epochs: int = 4  # reconstruction + activity before the first round
     activity: ClassifierConfig = ClassifierConfig(epochs=4, seed=7)  # the recipe's own raw activity models
