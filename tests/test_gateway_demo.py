@@ -68,12 +68,24 @@ def test_demo_streams_clips_to_jsonl_with_summary_and_plot(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_demo_without_a_shipped_bundle_says_what_to_do(tmp_path):
-    if shipped_bundles():
-        return  # a bundle ships with this install: the default path is exercised by the test above's twin
-    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "demo"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "pass --bundle PATH" in proc.stderr
+def test_demo_with_no_arguments_uses_the_shipped_default_bundle(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "demo", "--seconds", "6"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=90)
+    if not shipped_bundles():  # an install without bundles says what to do
+        assert proc.returncode == 2 and "pass --bundle PATH" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bundle motionsense-gender@" in proc.stderr
+    records = [Envelope.parse(line)[1] for line in (tmp_path / "demo-windows.jsonl").read_bytes().splitlines()]
+    assert records and {w.bundle_id for w in records} == {"motionsense-gender"}
+    assert "gender correct" in proc.stdout
+
+
+def test_demo_with_a_missing_bundle_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "demo", "--bundle", str(tmp_path / "nope")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such bundle folder" in proc.stderr
+    assert not (tmp_path / "demo-windows.jsonl").exists() or not (tmp_path / "demo-windows.jsonl").read_bytes()
 
 
 def test_demo_also_publishes_to_mqtt(tmp_path, mosquitto, mqtt_subscriber):
