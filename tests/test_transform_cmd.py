@@ -186,3 +186,25 @@ def test_real_motionsense_fixture(bundle, tmp_path, mini_data):
         assert table.shape == (n, 4)
         np.testing.assert_allclose(table[:, 2:], affine_mag2(bundle.feature_set.from_raw(data.read(key))[:n]),
                                    rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["motionsense-gender", "motionsense-identity"])
+def test_shipped_bundles_transform_tensorflow_free(tmp_path, name):
+    from edge_runtime.bundle import shipped_bundles
+
+    if name not in shipped_bundles():
+        pytest.skip(f"{name} is not shipped in this checkout")
+    np.save(tmp_path / "in.npy", windows(64))
+    code = (
+        "import sys\n"
+        "from edge_runtime.cli import main\n"
+        f"rc = main(['transform', '--bundle', {name!r}, '--input', {str(tmp_path / 'in.npy')!r},"
+        f" '--output', {str(tmp_path / 'out.npy')!r}, '--quiet'])\n"
+        "print(rc, [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0 []"
+    y = np.load(tmp_path / "out.npy")
+    assert y.shape == (64, 128, 2) and np.isfinite(y).all()
+    assert not np.array_equal(y, windows(64))
