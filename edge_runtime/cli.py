@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head & co.: not an error of ours
+        sys.stderr.close()
+        return 0
     except UserError as exc:  # clear, expected failures: no traceback
         print(f"edge-runtime {name}: error: {exc}", file=sys.stderr)
         return 2
