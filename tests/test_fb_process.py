@@ -123,3 +123,32 @@ def test_capture_device_over_link_from_emulator_process(tmp_path):
     np.testing.assert_allclose(cap.t, clip.t, atol=1e-6)
     quantum = Thingy52Session.__new__(Thingy52Session).quantum
     assert np.all(np.abs(cap.raw - clip.raw) <= quantum / 2 + 1e-6)
+
+
+@pytest.mark.timeout(170)
+def test_emulate_repeat_keeps_looping_the_recording(tmp_path):
+    """`edge-runtime emulate --repeat` streams the recording again and again until its radio goes away."""
+    import socket
+
+    from edge_runtime.cli import main as cli
+    from edge_runtime.recording import read_recording
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "emulate", str(CLIP), "--link", f"127.0.0.1:{port}",
+         "--name", "Looper", "--repeat", "--speed", "20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    try:
+        out = tmp_path / "loop.csv"
+        assert cli(["capture", "--device", "Looper", "--link", f"127.0.0.1:{port}", "--out", str(out),
+                    "--seconds", "8"]) == 0
+        assert proc.wait(timeout=30) == 1  # it ended only because the radio (served by capture) went away
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    cap = read_recording(out)
+    clip = load_samples(CLIP)
+    assert len(cap) > 1.5 * len(clip), f"{len(cap)} samples captured, the recording has {len(clip)}"
+    assert np.all(np.diff(cap.t) > 0)  # the device clock keeps running across loops

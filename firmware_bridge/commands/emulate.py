@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                 delay = min(2.0, delay * 2)
         print(f"emulating {wearable.name} ({wearable.address}) profile={args.profile} speed={args.speed:g} "
               f"samples={len(wearable.recording)} via {spec}", file=sys.stderr, flush=True)
-        done = asyncio.create_task(wearable.finished.wait())
+        # a repeated recording never finishes: then only the radio going away (or a signal) ends it
+        done = asyncio.create_task(asyncio.Event().wait() if args.repeat else wearable.finished.wait())
         lost = asyncio.create_task(wearable.radio_lost.wait())
         try:
             await asyncio.wait({done, lost}, return_when=asyncio.FIRST_COMPLETED)
