@@ -23,14 +23,15 @@ class AttackConfig:
     folds: int = 4  # subject folds for gender of unseen people
     nn: ClassifierConfig = ClassifierConfig(epochs=10)
     nn_identity: ClassifierConfig = ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=16)
-    gbt_rounds: int = 300
+    gbt_rounds: int = 150
+    gbt_learning_rate: float = 0.1
     seed: int = 0
 
 
 def gbt_predict(x_train, y_train, x_test, n_classes: int, cfg: AttackConfig) -> np.ndarray:
     import lightgbm as lgb
 
-    model = lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=0.05, num_leaves=31,
+    model = lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=cfg.gbt_learning_rate, num_leaves=31,
                                subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
                                class_weight="balanced", random_state=cfg.seed, n_jobs=2, verbose=-1)
     model.fit(window_features(x_train), y_train)
