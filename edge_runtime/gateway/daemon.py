@@ -159,6 +159,7 @@ class Gateway:
             self.metrics.registry.on_collect(self._collect)
             log.info("metrics endpoint", extra={"url": f"http://{cfg.metrics.host}:{self.metrics_server.port}/metrics"})
         self._flush_wanted = asyncio.Event()
+        self._sinks_swapping = asyncio.Lock()  # accepting waits while a reload swaps sinks
         self._accepter = asyncio.create_task(self._accept_loop(), name="accept")
         for dev in cfg.devices:
             self._start_source(dev)
@@ -277,14 +278,16 @@ class Gateway:
             log.warning("spool, metrics and ble settings change only on restart", extra={"config": new.source})
             new = replace(new, spool=old.spool, metrics=old.metrics, ble=old.ble)
         set_level(new.log_level)
-        # sinks: replace the changed ones, add new ones, remove the dropped ones
+        # sinks: replace the changed ones, add new ones, remove the dropped ones; windows produced
+        # meanwhile wait for the new set (a window accepted between removal and addition would be lost)
         new_sinks = {s.name: s for s in new.sinks}
-        for name in list(self.sinks):
-            if new_sinks.get(name) != self.sink_configs.get(name):
-                await self._remove_sink(name)
-        for name, sc in new_sinks.items():
-            if name not in self.sinks:
-                await self._add_sink(sc)
+        async with self._sinks_swapping:
+            for name in list(self.sinks):
+                if new_sinks.get(name) != self.sink_configs.get(name):
+                    await self._remove_sink(name)
+            for name, sc in new_sinks.items():
+                if name not in self.sinks:
+                    await self._add_sink(sc)
         # devices: only changed or removed entries lose their connection
         new_devices = {d.id: d for d in new.devices}
         for device_id, (source, _) in list(self.sources.items()):
@@ -339,7 +342,8 @@ class Gateway:
             self._flush_wanted.clear()
             windows = self._take_pending()
             try:
-                await self._accept(windows)
+                async with self._sinks_swapping:
+                    await self._accept(windows)
             except Exception as exc:  # e.g. the disk is full: say so loudly, count, keep the gateway up
                 log.error("could not accept windows; they are dropped", extra={"error": repr(exc),
                                                                               "windows": len(windows)})
