@@ -23,6 +23,7 @@ class AttackConfig:
     folds: int = 4  # subject folds for gender of unseen people
     nn: ClassifierConfig = ClassifierConfig(epochs=10)
     nn_identity: ClassifierConfig = ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=16)
+    nn_unseen: ClassifierConfig = ClassifierConfig(epochs=10)
     gbt_rounds: int = 150
     gbt_learning_rate: float = 0.1
     seed: int = 0
@@ -79,7 +80,13 @@ def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=
             results[name][fam] = acc
             log(f"  attacker {fam} {name}: {acc:.4f}")
 
-    # gender of unseen people: all trials of the required activities, folds by subject
+    results["gender_unseen"] = attack_unseen_gender(ds, transform, cfg, families)
+    log(f"  attacker gender_unseen: {results['gender_unseen']}")
+    return results
+
+
+def attack_unseen_gender(ds: Dataset, transform, cfg: AttackConfig, families: dict) -> dict:
+    """Gender of unseen people: all trials of the required activities, folds by subject."""
     sub = ds.restrict(REQUIRED)
     x = np.concatenate([sub.train.x, sub.test.x])
     subj = np.concatenate([sub.train.subject, sub.test.subject])
@@ -92,15 +99,12 @@ def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=
     for held in subject_folds(subj, genders, cfg.folds):
         test = np.isin(subj, held)
         train = ~test & (idx % cfg.subsample == 0)
-        maj = max(gender[test].mean(), 1 - gender[test].mean())
-        majority.append(float(maj))
+        majority.append(float(max(gender[test].mean(), 1 - gender[test].mean())))
         for fam, fn in families.items():
-            pred = fn(xt[train], gender[train], xt[test], 2, cfg.nn)
+            pred = fn(xt[train], gender[train], xt[test], 2, cfg.nn_unseen)
             unseen[fam]["correct"] += int((pred == gender[test]).sum())
             unseen[fam]["total"] += int(test.sum())
-    results["gender_unseen"] = {fam: v["correct"] / v["total"] for fam, v in unseen.items()}
-    results["gender_unseen"]["majority_per_fold"] = majority
-    results["gender_unseen"]["majority_pooled"] = float(
-        max(gender.mean(), 1 - gender.mean()))
-    log(f"  attacker gender_unseen: {results['gender_unseen']}")
-    return results
+    out: dict = {fam: v["correct"] / v["total"] for fam, v in unseen.items()}
+    out["majority_per_fold"] = majority
+    out["majority_pooled"] = float(max(gender.mean(), 1 - gender.mean()))
+    return out
