@@ -97,19 +97,12 @@ def test_kill_and_restart_emulator_process_repeatedly():
 @pytest.mark.timeout(60)
 def test_capture_device_over_link_from_emulator_process(tmp_path):
     """`edge-runtime capture --device NAME --link` serves the radio; `edge-runtime emulate --link` joins it."""
-    import socket
-
     from edge_runtime.cli import main as cli
     from edge_runtime.recording import read_recording
     from firmware_bridge.profiles import Thingy52Session
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "emulate", str(CLIP), "--link", f"127.0.0.1:{port}",
-         "--name", "Thingy", "--profile", "thingy52", "--speed", "10"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    port = _free_port()
+    proc = _emulate(port, "--name", "Thingy", "--profile", "thingy52", "--speed", "10")
     try:
         out = tmp_path / "cap.csv"
         assert cli(["capture", "--device", "Thingy", "--link", f"127.0.0.1:{port}", "--out", str(out),
@@ -128,18 +121,11 @@ def test_capture_device_over_link_from_emulator_process(tmp_path):
 @pytest.mark.timeout(170)
 def test_emulate_repeat_keeps_looping_the_recording(tmp_path):
     """`edge-runtime emulate --repeat` streams the recording again and again until its radio goes away."""
-    import socket
-
     from edge_runtime.cli import main as cli
     from edge_runtime.recording import read_recording
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "emulate", str(CLIP), "--link", f"127.0.0.1:{port}",
-         "--name", "Looper", "--repeat", "--speed", "20"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    port = _free_port()
+    proc = _emulate(port, "--name", "Looper", "--repeat", "--speed", "20")
     try:
         out = tmp_path / "loop.csv"
         assert cli(["capture", "--device", "Looper", "--link", f"127.0.0.1:{port}", "--out", str(out),
@@ -152,3 +138,18 @@ def test_emulate_repeat_keeps_looping_the_recording(tmp_path):
     clip = load_samples(CLIP)
     assert len(cap) > 1.5 * len(clip), f"{len(cap)} samples captured, the recording has {len(clip)}"
     assert np.all(np.diff(cap.t) > 0)  # the device clock keeps running across loops
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _emulate(port: int, *options: str) -> subprocess.Popen:
+    """`edge-runtime emulate CLIP --link 127.0.0.1:PORT OPTIONS...` in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "emulate", str(CLIP), "--link", f"127.0.0.1:{port}", *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
