@@ -46,6 +46,7 @@ def test_judges_attackers_and_report_run_end_to_end(mini_ds, tmp_path):
     assert cm.sum() == len(mini_ds.test)
     for k in ("identity", "gender_known", "gender_unseen"):
         assert 0.0 <= report["attackers"][k]["nn"] <= 1.0 and 0.0 <= report["attackers"][k]["gbt"] <= 1.0
+    assert 0.0 <= report["attackers"]["activity_retrained"]["nn"] <= 1.0
     assert report["judges"]["fidelity"]["mse_standardized"] == 0.0  # raw vs raw
     noisy = evaluate(mini_ds, judges, Noise(1.0, std=mini_ds.std), attackers=False)
     assert noisy["judges"]["fidelity"]["mse_standardized"] > 0.5
