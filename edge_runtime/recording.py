@@ -45,6 +45,10 @@ class Recording:
 
 def read_recording(path: str | os.PathLike) -> Recording:
     """Read our recording CSV; raises :class:`DataError` naming the file on anything malformed."""
+    return parse_recording(_read_text(path), name=str(path))
+
+
+def _read_text(path: str | os.PathLike) -> str:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -52,7 +56,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
         raise DataError(f"{path}: no such recording") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: unreadable ({exc})") from None
-    return parse_recording(text, name=str(path))
+    return text
 
 
 def parse_recording(text: str, name: str = "<recording>") -> Recording:
@@ -117,12 +121,7 @@ class RecordingWriter:
 def load_samples(path: str | os.PathLike, sample_rate: float = 50.0) -> Recording:
     """Our recording, or a MotionSense CSV (detected by its header; t = i / sample_rate)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such recording") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: unreadable ({exc})") from None
+    text = _read_text(path)
     first = text.split("\n", 1)[0]
     if "userAcceleration.x" in first:
         from edge_runtime.motionsense import parse_recording_csv
