@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 
@@ -46,6 +47,9 @@ GYRO_UNITS: dict[str, float] = {
     "dps": math.pi / 180.0,
     "mdps": math.pi / 180.0e3,
 }
+
+# The finiteness check's dot product on a non-finite window is expected, counted, never a warning.
+warnings.filterwarnings("ignore", "invalid value encountered in dot", RuntimeWarning, r"edge_runtime\.engine")
 
 # Why a window was dropped. No reason ever depends on what the window contains (class, activity).
 DROP_REASONS = ("interpreter", "shape", "nan_input", "nan_output", "passthrough")
@@ -123,11 +127,17 @@ class GuardedTransform:
         self.shape = (1, window, channels)
         self.window = window
         self.channels = channels
+        self._zeros = np.zeros(window * channels, dtype=np.float32)
         if tuple(interpreter.input_shape) != self.shape:
             raise BundleError(f"the model takes {list(interpreter.input_shape)}, the bundle says {list(self.shape)}")
         declared = getattr(interpreter, "output_shape_signature", interpreter.output_shape)
         if len(declared) != 3 or any(d not in (-1, s) for d, s in zip(declared, self.shape)):
             raise BundleError(f"the model returns {list(declared)}, the bundle says {list(self.shape)}")
+
+    def _finite(self, a: np.ndarray) -> bool:
+        """All values finite, in one BLAS call: 0 * inf and 0 * nan are nan, so the dot is 0.0 exactly
+        when every value is finite (a third of ``np.isfinite(a).all()``'s cost, on every window)."""
+        return a.reshape(-1).dot(self._zeros) == 0.0
 
     def __call__(self, x: np.ndarray, finite: bool = False) -> tuple[np.ndarray | None, str | None]:
         """``x`` ``[window, channels]`` float32 -> ``(y [window, channels], None)`` or ``(None, reason)``.
@@ -135,7 +145,7 @@ class GuardedTransform:
         ``finite=True`` skips the input check when the caller guarantees it (the resampler does).
         """
         x1 = np.asarray(x, dtype=np.float32).reshape(self.shape)
-        if not finite and not np.isfinite(x1).all():
+        if not finite and not self._finite(x1):
             return None, "nan_input"
         try:
             y = self.interpreter.run(x1)
@@ -143,7 +153,7 @@ class GuardedTransform:
             return None, "interpreter"
         if type(y) is not np.ndarray or y.shape != self.shape or y.dtype != np.float32:
             return None, "shape"
-        if not np.isfinite(y).all():
+        if not self._finite(y):
             return None, "nan_output"
         if y.tobytes() == x1.tobytes():  # the graph handed its input back
             return None, "passthrough"
@@ -345,17 +355,8 @@ class Engine:
             dev.stats.windows_dropped += 1
             dev.stats.drops[reason] += 1
             return None
-        record = TransformedWindow(
-            device_id=device_id,
-            seq=dev.seq,
-            start_time=float(start_time),
-            sample_rate=self.sample_rate,
-            channels=self.channels,
-            units=self.units_out,
-            values=y,
-            bundle_id=self._bundle_id,
-            bundle_version=self._bundle_version,
-        )
+        record = TransformedWindow(device_id, dev.seq, float(start_time), self.sample_rate, self.channels,
+                                   self.units_out, y, self._bundle_id, self._bundle_version)
         dev.seq += 1
         dev.stats.windows_emitted += 1
         return record

@@ -244,10 +244,11 @@ class TFLiteInterpreter(WindowInterpreter):
     def run(self, x: np.ndarray) -> np.ndarray:
         if x.shape != self.input_shape:
             raise InterpreterError(f"input shape {x.shape} is not the model's {self.input_shape}")
+        interp, quant_in, quant_out = self._interp, self.input_quant, self.output_quant
         try:
-            self._interp.set_tensor(self._in_index, self.input_quant.to_model(x))
-            self._interp.invoke()
-            y = self._interp.get_tensor(self._out_index)
+            interp.set_tensor(self._in_index, quant_in.to_model(x) if quant_in.is_int else x)
+            interp.invoke()
+            y = interp.get_tensor(self._out_index)
         except Exception as exc:  # any backend failure is one failed window, never a crash
             raise InterpreterError(f"{self.backend} invoke failed: {exc}") from None
-        return self.output_quant.from_model(y) if self.output_quant.is_int else y
+        return quant_out.from_model(y) if quant_out.is_int else y

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from test_engine_support import affine_mag2, make_bundle, walking_raw
 
-from edge_runtime.engine import Engine, RawUnits, stack_values, transform_windows
+from edge_runtime.engine import Engine, GuardedTransform, RawUnits, stack_values, transform_windows
 from edge_runtime.errors import BundleError, UserError
+from edge_runtime.interpreter import WindowInterpreter
 from edge_runtime.record import TransformedWindow
 
 
@@ -304,3 +305,35 @@ def test_resume_sequence(affine):
     engine.resume_sequence("d", 41)
     t, raw = walking_raw(256)
     assert [r.seq for r in engine.push("d", t, raw)] == [41, 42]
+
+
+class _Fixed(WindowInterpreter):
+    """An interpreter returning a given output: the guard's checks in isolation."""
+
+    backend = "fixed"
+    input_shape = output_shape = (1, 128, 2)
+
+    def __init__(self, y):
+        self.y = y
+
+    def run(self, x):
+        return self.y
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in dot")  # pytest resets the engine's filter
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_guard_drops_any_non_finite_output_value(bad):
+    y = np.full((1, 128, 2), 0.5, np.float32)
+    y[0, 77, 1] = bad
+    x = np.ones((128, 2), np.float32)
+    assert GuardedTransform(_Fixed(y), 128, 2)(x) == (None, "nan_output")
+    x[3, 0] = bad
+    assert GuardedTransform(_Fixed(y), 128, 2)(x) == (None, "nan_input")
+
+
+def test_guard_keeps_extreme_finite_outputs():
+    y = np.full((1, 128, 2), np.finfo(np.float32).max, np.float32)
+    y[0, ::2] = -np.finfo(np.float32).max
+    y[0, 1, 1] = np.finfo(np.float32).tiny
+    out, reason = GuardedTransform(_Fixed(y), 128, 2)(np.zeros((128, 2), np.float32))
+    assert reason is None and np.array_equal(out, y[0])
