@@ -31,6 +31,7 @@ class RecipeConfig:
     neutral: tuple[str, ...]
     secret: str  # "gender" | "subject"
     replacement: bool  # train a replacement AE first
+    kind: str = "autoencoder"  # or "template": see models/templates.py
     rae_shape: AutoencoderShape = AutoencoderShape((16, 16, 8))
     aae_shape: AutoencoderShape = AutoencoderShape((16, 16, 4))
     rae_epochs: int = 8
@@ -47,6 +48,7 @@ class RecipeConfig:
     batch: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
+    templates_among: int = 200  # template: a class's template is picked among its most confident windows
 
 
 RECIPES = {
@@ -58,6 +60,15 @@ RECIPES = {
         name="motionsense-identity", data=DataConfig(activities=MOVING),
         required=MOVING, sensitive=(), neutral=(), secret="subject", replacement=False,
         adversary=ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=4)),
+    # the same settings, with the template transform: the on-device classifier as strong as the judges
+    "motionsense-gender-template": RecipeConfig(
+        name="motionsense-gender-template", data=DataConfig(activities=ACTIVITIES),
+        required=("dws", "ups", "wlk"), sensitive=("jog",), neutral=("std",), secret="gender",
+        replacement=True, kind="template", activity=ClassifierConfig(epochs=12, seed=7), train_subsample=2),
+    "motionsense-identity-template": RecipeConfig(
+        name="motionsense-identity-template", data=DataConfig(activities=MOVING),
+        required=MOVING, sensitive=(), neutral=(), secret="subject", replacement=False,
+        kind="template", activity=ClassifierConfig(epochs=12, seed=7), train_subsample=2),
 }
 
 
@@ -81,6 +92,11 @@ def utility_labels(ds: Dataset, cfg: RecipeConfig, activity: np.ndarray) -> np.n
 
 def train_recipe(cfg: RecipeConfig, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
     import keras
+
+    if cfg.kind == "template":
+        from models.templates import train_templates
+
+        return train_templates(cfg, data_dir, out_dir, log)
 
     t0 = time.time()
     keras.utils.set_random_seed(cfg.seed)

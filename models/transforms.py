@@ -65,6 +65,8 @@ class KerasRun:
     def __init__(self, run_dir: str | Path):
         import keras
 
+        import models.layers  # noqa: F401  (registers the transforms' custom layers)
+
         self.dir = Path(run_dir)
         self.info = json.loads((self.dir / "run.json").read_text())
         self.model = keras.models.load_model(self.dir / "transform.keras", compile=False)

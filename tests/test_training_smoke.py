@@ -76,3 +76,27 @@ def test_baselines_keep_shape():
     assert Resample(5)(x).shape == x.shape
     np.testing.assert_allclose(Resample(5)(x)[:, ::5], x[:, ::5], atol=1e-6)
     assert Noise(0.1)(x).shape == x.shape
+
+
+def test_template_transform_emits_only_the_recognised_class_template(mini_ds, tmp_path):
+    """Whatever the window, the output is one of the class templates: a sensitive class's is its
+    neutral class's, and windows recognised alike come out byte-identical."""
+    from pathlib import Path
+
+    import keras
+
+    cfg = replace(tiny(RECIPES["motionsense-gender-template"]), train_subsample=1)
+    run_dir = train_recipe(cfg, Path(__file__).parent / "fixtures" / "motionsense_mini", tmp_path, log=lambda *_: None)
+    t = KerasRun(run_dir)
+    x = mini_ds.test.x[::7]
+    y = t(x)
+    model = t.model
+    classifier = model.get_layer("activity_on_device")
+    templates = np.asarray(model.get_layer("templates").templates)
+    names = list(mini_ds.activities)
+    assert np.array_equal(templates[names.index("jog")], templates[names.index("std")])
+    recognised = np.asarray(classifier(mini_ds.standardize(x))).argmax(1)
+    expected = templates[recognised] * mini_ds.std + mini_ds.mean
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    assert len(np.unique(y.reshape(len(y), -1), axis=0)) <= len(set(recognised))
+    keras.backend.clear_session()

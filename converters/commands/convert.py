@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.run_dir:
         import keras
 
+        import models.layers  # noqa: F401  (registers the transforms' custom layers)
         from converters.run_dir import read_run_dir
 
         run_dir = read_run_dir(args.run_dir)

@@ -326,6 +326,10 @@ x = np.abs(np.random.default_rng(0).normal(1.0, 0.4, (1, P["window"], P["channel
 out = {"tensorflow": tf.__version__}
 if P["keras"]:
     import keras
+    try:
+        import models.layers  # the transforms' custom layers, where the workstation package is installed
+    except ImportError:
+        pass
     model = keras.models.load_model(P["keras"], compile=False)
     def step(v):
         return np.asarray(model((v - MEAN) / STD, training=False)) * STD + MEAN
