@@ -2,6 +2,8 @@
 
 motionsense-gender: replacement AE (jog -> std, others through) then an anonymization AE hiding gender.
 motionsense-identity: an anonymization AE hiding identity on the moving activities.
+motionsense-{gender,identity}-template: the same activity sets with the template transform
+(models/templates.py): only the recognised activity's template window leaves the device.
 The anonymization AE is trained in alternating rounds: refit the adversaries (activity, secret) on
 its current output, then update it against them and every earlier secret adversary, so it faces
 adapting adversaries, not a frozen one, and cannot get by fooling one particular model.

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.bundle import shipped_bundles
+from edge_runtime.commands.demo import DEFAULT_BUNDLE
 from edge_runtime.gateway.judges import load_judges
 from edge_runtime.recording import load_samples
 from edge_runtime.sinks.envelope import Envelope
@@ -75,9 +76,9 @@ def test_demo_with_no_arguments_uses_the_shipped_default_bundle(tmp_path):
         assert proc.returncode == 2 and "pass --bundle PATH" in proc.stderr
         return
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "bundle motionsense-gender@" in proc.stderr
+    assert f"bundle {DEFAULT_BUNDLE}@" in proc.stderr
     records = [Envelope.parse(line)[1] for line in (tmp_path / "demo-windows.jsonl").read_bytes().splitlines()]
-    assert records and {w.bundle_id for w in records} == {"motionsense-gender"}
+    assert records and {w.bundle_id for w in records} == {DEFAULT_BUNDLE}
     assert "gender correct" in proc.stdout
 
 

@@ -188,7 +188,8 @@ def test_real_motionsense_fixture(bundle, tmp_path, mini_data):
                                    rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["motionsense-gender", "motionsense-identity"])
+@pytest.mark.parametrize("name", ["motionsense-gender", "motionsense-identity", "motionsense-gender-template",
+                                  "motionsense-identity-template"])
 def test_shipped_bundles_transform_tensorflow_free(tmp_path, name):
     from edge_runtime.bundle import shipped_bundles
 
