@@ -337,3 +337,11 @@ def test_guard_keeps_extreme_finite_outputs():
     y[0, 1, 1] = np.finfo(np.float32).tiny
     out, reason = GuardedTransform(_Fixed(y), 128, 2)(np.zeros((128, 2), np.float32))
     assert reason is None and np.array_equal(out, y[0])
+
+
+def test_transform_window_of_the_wrong_shape_is_dropped_and_counted(affine):
+    engine = Engine(affine)
+    assert engine.transform_window("d", 0.0, np.ones((64, 2), np.float32)) is None
+    assert engine.transform_window("d", 0.0, [[1.0, 1.0]] * 128) is not None  # any array-like of the right shape
+    s = engine.stats()["d"]
+    assert (s["windows_dropped"], s["drops"]["shape"], s["windows_emitted"]) == (1, 1, 1)
