@@ -33,9 +33,9 @@ class FeatureSet:
             raise ValueError(f"raw samples must have 6 columns (acc xyz, gyro xyz), got shape {raw.shape}")
         if self.name == "mag2":
             # [..., (acc, gyro), xyz]: one einsum for both sums of squares (a third of norm's cost per
-            # window, which the engine pays on every push), then (gyro, acc) order
-            pairs = raw.reshape(raw.shape[:-1] + (2, 3))
-            return np.sqrt(np.einsum("...ij,...ij->...i", pairs, pairs))[..., ::-1]
+            # window, which the engine pays on every push); (gyro, acc) order, C-contiguous output
+            pairs = raw.reshape(raw.shape[:-1] + (2, 3))[..., ::-1, :]
+            return np.sqrt(np.einsum("...ij,...ij->...i", pairs, pairs))
         return raw.astype(np.float32, copy=True)
 
 
