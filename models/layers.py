@@ -1,7 +1,7 @@
 """Custom Keras layers of the privacy transforms, registered so saved runs load anywhere.
 
-Import this module before ``keras.models.load_model`` on a run that uses them (the converter and
-the evaluation do).
+Load saved transforms with :func:`load_transform`, which has them registered (the converter and the
+evaluation do).
 """
 
 from __future__ import annotations
@@ -32,3 +32,8 @@ class ClassTemplates(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "classes": self.classes, "window": self.window, "channels": self.channels}
+
+
+def load_transform(path):
+    """A saved transform model (``transform.keras``), its custom layers registered by this module."""
+    return keras.models.load_model(path, compile=False)

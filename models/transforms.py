@@ -63,13 +63,11 @@ class KerasRun:
     """A trained run directory (docs/run_dir.md): standardise, ``transform.keras``, de-standardise."""
 
     def __init__(self, run_dir: str | Path):
-        import keras
-
-        import models.layers  # noqa: F401  (registers the transforms' custom layers)
+        from models.layers import load_transform
 
         self.dir = Path(run_dir)
         self.info = json.loads((self.dir / "run.json").read_text())
-        self.model = keras.models.load_model(self.dir / "transform.keras", compile=False)
+        self.model = load_transform(self.dir / "transform.keras")
         self.mean = np.asarray(self.info["norm"]["mean"], np.float32)
         self.std = np.asarray(self.info["norm"]["std"], np.float32)
         self.name = f"{self.info['recipe']} (keras float32)"

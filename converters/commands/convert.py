@@ -77,14 +77,12 @@ def run(args: argparse.Namespace) -> int:
     from converters.windows import motionsense_windows
 
     if args.run_dir:
-        import keras
-
-        import models.layers  # noqa: F401  (registers the transforms' custom layers)
         from converters.run_dir import read_run_dir
+        from models.layers import load_transform
 
         run_dir = read_run_dir(args.run_dir)
         spec, layout = run_dir.spec, "nwc"
-        model = keras.models.load_model(run_dir.model_path, compile=False)
+        model = load_transform(run_dir.model_path)
         source = f"run {run_dir.path} (Keras 3 {run_dir.model_path.name})"
         default_id = spec.recipe
     else:
