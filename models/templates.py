@@ -15,13 +15,28 @@ its phase).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.architectures import macs
-from models.classifiers import fit_classifier, predict
-from models.data import load_dataset
+from models.classifiers import ClassifierConfig, fit_classifier, predict
+from models.data import DataConfig, load_dataset
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    name: str
+    data: DataConfig
+    required: tuple[str, ...]
+    sensitive: tuple[str, ...]  # emitted as the first neutral activity's template
+    neutral: tuple[str, ...]
+    secret: str  # "gender" | "subject": what the recipe is evaluated for hiding
+    activity: ClassifierConfig = ClassifierConfig(epochs=12, seed=7)  # the on-device classifier, judge strength
+    train_subsample: int = 2  # every k-th train window (stride-10 windows overlap heavily)
+    templates_among: int = 200  # a class's template is picked among its most confident windows
+    seed: int = 0
 
 
 def pick_templates(z: np.ndarray, activity: np.ndarray, probs: np.ndarray, n_classes: int, among: int) -> np.ndarray:
@@ -37,7 +52,7 @@ def pick_templates(z: np.ndarray, activity: np.ndarray, probs: np.ndarray, n_cla
     return templates
 
 
-def train_templates(cfg, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
+def train_templates(cfg: TemplateConfig, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
     import keras
 
     from models.layers import ClassTemplates

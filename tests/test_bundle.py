@@ -256,14 +256,7 @@ def test_shipped_bundles_verify_and_carry_their_conversion_metrics(name):
     assert "targets_met" in conv
 
 
-AUTOENCODER_GAP = pytest.mark.xfail(
-    strict=True, reason="known gap (issue 4): the shipped autoencoder int8 bundles miss the 0.3x size target (tiny "
-    "models: format overhead dominates) and the int8-vs-Keras judge parity targets; see 'edge-runtime inspect NAME'. "
-    "Strict: remove this mark once they are met.")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=AUTOENCODER_GAP) if not n.endswith("-template") else n
-                                  for n in shipped_bundles()] or SHIPPED)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_bundles_meet_their_conversion_targets(name):
     conv = load_bundle(name).manifest["conversion"]
     assert conv["targets_met"] is True and conv["size_ratio_vs_float32"] <= 0.3

@@ -85,7 +85,7 @@ def test_template_transform_emits_only_the_recognised_class_template(mini_ds, tm
 
     import keras
 
-    cfg = replace(tiny(RECIPES["motionsense-gender-template"]), train_subsample=1)
+    cfg = replace(tiny(RECIPES["motionsense-gender"]), train_subsample=1)
     run_dir = train_recipe(cfg, Path(__file__).parent / "fixtures" / "motionsense_mini", tmp_path, log=lambda *_: None)
     t = KerasRun(run_dir)
     x = mini_ds.test.x[::7]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_BUNDLE = "motionsense-gender-template"  # the shipped bundle that meets the privacy goals
+DEFAULT_BUNDLE = "motionsense-gender"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
