@@ -14,7 +14,7 @@ import numpy as np
 
 from models.classifiers import ClassifierConfig, fit_classifier, predict
 from models.data import MOVING, N_SUBJECTS, REQUIRED, Dataset
-from models.features_stat import window_features
+from edge_runtime.window_stats import window_features
 
 
 @dataclass(frozen=True)

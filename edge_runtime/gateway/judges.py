@@ -1,6 +1,7 @@
 """Small numpy judges for the demo's summary: what a classifier infers from a window.
 
-A softmax regression on statistical and spectral features of ``mag2`` windows (the published
+A softmax regression on the statistical and spectral features of ``mag2`` windows
+(``edge_runtime/window_stats.py``, the tree attackers' features) (the published
 protocol's channels), trained on the MotionSense *train* trials by ``edge_runtime/clips/make_clips.py``
 and shipped as a few kilobytes of weights. numpy only, so the demo's summary runs on the edge
 install. They are honest but modest judges — the privacy numbers we publish come from
@@ -15,22 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-N_BANDS = 6
-
-
-def window_features(x: np.ndarray) -> np.ndarray:
-    """``[n, window, channels]`` -> ``[n, features]``: moments, percentiles, roughness, band energies."""
-    x = np.asarray(x, dtype=np.float64)
-    n, w, c = x.shape
-    mean = x.mean(axis=1)
-    centred = x - mean[:, None, :]
-    std = centred.std(axis=1)
-    pct = np.percentile(x, [5, 25, 50, 75, 95], axis=1).transpose(1, 0, 2).reshape(n, -1)
-    rough = np.abs(np.diff(x, axis=1)).mean(axis=1)
-    spec = np.abs(np.fft.rfft(centred, axis=1)) ** 2
-    edges = np.unique(np.geomspace(1, spec.shape[1], N_BANDS + 1).astype(int))
-    bands = np.log1p(np.stack([spec[:, a:b].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], axis=1))
-    return np.concatenate([mean, std, pct, rough, bands.reshape(n, -1)], axis=1).astype(np.float32)
+from edge_runtime.window_stats import window_features
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Statistical and spectral features of windows, for the gradient-boosted-tree attackers.
+"""Statistical and spectral features of windows: what non-neural classifiers read.
 
-A different model family from the convolutional nets: if a transform only fools convolutions, the
-trees on these hand-made features still see through it.
+Used by the gradient-boosted-tree attackers (``models/attackers.py``: a different model family from
+the convolutional nets, so a transform that only fools convolutions is still seen through) and by
+the demo's numpy judges (``edge_runtime/gateway/judges.py``). numpy only, so it lives on the edge side.
 """
 
 from __future__ import annotations
