@@ -209,7 +209,8 @@ def save_run(cfg: Recipe, ds: Dataset, transform, stages, seconds: float, out_di
 def tiny(cfg: Recipe) -> Recipe:
     """The same recipe at smoke-test size (tests, CI)."""
     if isinstance(cfg, TemplateConfig):
-        return replace(cfg, activity=replace(cfg.activity, epochs=1), train_subsample=40)
+        return replace(cfg, activity=replace(cfg.activity, epochs=1), gender=replace(cfg.gender, epochs=1),
+                       train_subsample=40)
     return replace(cfg, rae_epochs=1, rounds=1, aae_epochs_per_round=1, aae_warmup_epochs=1,
                    activity=replace(cfg.activity, epochs=1), adversary=replace(cfg.adversary, epochs=1),
                    train_subsample=40)

@@ -100,3 +100,27 @@ def test_template_transform_emits_only_the_recognised_class_template(mini_ds, tm
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
     assert len(np.unique(y.reshape(len(y), -1), axis=0)) <= len(set(recognised))
     keras.backend.clear_session()
+
+
+def test_gender_balanced_templates_make_a_gender_classifier_right_half_the_time():
+    """Three classes, 60% gender 1 in each: the assignment closest to 50% wins, and each class's
+    template is a window its gender classifier reads as the gender assigned to that class."""
+    from models.templates import balance_gender
+
+    rng = np.random.default_rng(0)
+    n = 600
+    activity = np.repeat([0, 1, 2], n // 3)
+    gender = (rng.random(n) < 0.6).astype(int)
+    z = rng.normal(size=(n, 16, 2)).astype(np.float32)
+    probs = np.eye(3)[activity] * 0.9 + 0.05
+    gender_probs = np.stack([1 - gender * 0.95 - 0.02, gender * 0.95 + 0.02], axis=1)  # reads the truth
+    weights = np.array([1 / 3] * 3)
+    share1 = np.array([gender[activity == a].mean() for a in range(3)])
+    out, genders, acc = balance_gender(z, activity, gender, probs, gender_probs, [0, 1, 2], 100, 0.9, z[:3])
+    every = [float(np.sum(weights * np.where(np.array(g) == 1, share1, 1 - share1)))
+             for g in np.ndindex(2, 2, 2)]
+    assert abs(acc - 0.5) == min(abs(a - 0.5) for a in every) and abs(acc - 0.5) < 0.1
+    assert set(genders.values()) == {0, 1}  # all one gender would be right 40% or 60% of the time
+    for a, g in genders.items():
+        row = next(i for i in np.flatnonzero(activity == a) if np.array_equal(z[i], out[a]))
+        assert gender[row] == g
