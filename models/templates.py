@@ -85,13 +85,15 @@ def balance_gender(z: np.ndarray, activity: np.ndarray, gender: np.ndarray, prob
         read0 = top[p1 <= 1 - sure] if (p1 <= 1 - sure).any() else top[np.argsort(p1)[:5]]
         read1 = top[p1 >= sure] if (p1 >= sure).any() else top[np.argsort(p1)[-5:]]
         choices.append((typical(z, read0), typical(z, read1)))
-    best = min(itertools.product((0, 1), repeat=len(classes)),
-               key=lambda g: abs(float(np.sum(weights * np.where(np.array(g) == 1, share1, 1 - share1))) - 0.5))
+
+    def right(g) -> float:  # how often a classifier reading these genders in the templates is right
+        return float(np.sum(weights * np.where(np.array(g) == 1, share1, 1 - share1)))
+
+    best = min(itertools.product((0, 1), repeat=len(classes)), key=lambda g: abs(right(g) - 0.5))
     out = templates.copy()
     for a, g, pair in zip(classes, best, choices):
         out[a] = z[pair[g]]
-    accuracy = float(np.sum(weights * np.where(np.array(best) == 1, share1, 1 - share1)))
-    return out, dict(zip(classes, best)), accuracy
+    return out, dict(zip(classes, best)), right(best)
 
 
 def train_templates(cfg: TemplateConfig, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
