@@ -79,14 +79,14 @@ def convert(
     """
     import tensorflow as tf
 
-    window, channels = spec.window, spec.feature_set.n_channels
+    window, channels, length = spec.window, spec.feature_set.n_channels, spec.input_length
     holdout = np.asarray(holdout, np.float32)
-    if holdout.ndim != 3 or holdout.shape[1:] != (window, channels) or len(holdout) == 0:
-        raise UserError(f"held-out windows must be [n, {window}, {channels}], got {holdout.shape}")
+    if holdout.ndim != 3 or holdout.shape[1:] != (length, channels) or len(holdout) == 0:
+        raise UserError(f"held-out windows must be [n, {length}, {channels}], got {holdout.shape}")
     if calibration is not None:
         calibration = np.asarray(calibration, np.float32)
-        if calibration.ndim != 3 or calibration.shape[1:] != (window, channels):
-            raise UserError(f"calibration windows must be [n, {window}, {channels}], got {calibration.shape}")
+        if calibration.ndim != 3 or calibration.shape[1:] != (length, channels):
+            raise UserError(f"calibration windows must be [n, {length}, {channels}], got {calibration.shape}")
 
     keras_fn = keras_pipeline(model, spec.norm_mean, spec.norm_std, window, channels, layout)
     n_extremes = 0
@@ -97,7 +97,7 @@ def convert(
         n_extremes = int(len(extremes))
 
     log(f"fusing standardisation + transform + de-standardisation ({spec.feature_set.name}, window {window})")
-    module = build_module(model, spec.norm_mean, spec.norm_std, window, channels, layout)
+    module = build_module(model, spec.norm_mean, spec.norm_std, window, channels, layout, length)
     log(f"converting to TFLite ({quantize}"
         + (f", calibrated on {len(calibration)} real train windows" if quantize == "int8" and calibration is not None else "")
         + ")")
@@ -139,6 +139,8 @@ def convert(
         "sample_rate": spec.sample_rate,
         "window": window,
         "stride": spec.stride,
+        **({"context": {"before": spec.context[0], "after": spec.context[1]}} if spec.context != (0, 0) else {}),
+        **({"keeps": list(spec.keeps)} if spec.keeps else {}),
         "activities": spec.activities,
         "protected": spec.protected,
         "norm": {"mean": [float(v) for v in spec.norm_mean], "std": [float(v) for v in spec.norm_std]},

@@ -59,20 +59,26 @@ def build_module(
     window: int,
     channels: int,
     layout: str = "nwc",
+    input_length: int | None = None,
 ):
-    """A ``tf.Module`` whose ``transform`` is the fused, frozen graph (exported as signature ``transform``)."""
+    """A ``tf.Module`` whose ``transform`` is the fused, frozen graph (exported as signature ``transform``).
+    ``input_length``: the model takes context around the window (``before + window + after`` samples
+    in, ``window`` out; layout ``nwc`` only)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     mean_c = tf.constant(np.asarray(mean, np.float32).reshape(1, 1, channels))
     std_c = tf.constant(np.asarray(std, np.float32).reshape(1, 1, channels))
 
-    spec = tf.TensorSpec([1, window, channels], tf.float32, name=INPUT_NAME)
+    length = input_length or window
+    if length != window and layout != "nwc":
+        raise ValueError("a model with context must take the nwc layout")
+    spec = tf.TensorSpec([1, length, channels], tf.float32, name=INPUT_NAME)
 
     @tf.function(input_signature=[spec])
     def fused(window_in):
         z = (window_in - mean_c) / std_c
-        y = model(to_layout(tf, z, layout, window, channels), training=False)
+        y = model(to_layout(tf, z, layout, length, channels), training=False)
         y = from_layout(tf, y, layout, window, channels)
         return y * std_c + mean_c
 
@@ -101,12 +107,12 @@ def keras_pipeline(model: Callable, mean: np.ndarray, std: np.ndarray, window: i
 
     @tf.function(reduce_retracing=True)
     def run(z):
-        y = model(to_layout(tf, z, layout, window, channels), training=False)
+        y = model(to_layout(tf, z, layout, z.shape[1], channels), training=False)
         return from_layout(tf, y, layout, window, channels)
 
     def transform_fn(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32)
-        out = np.empty_like(x)
+        out = np.empty((len(x), window, channels), np.float32)
         for i in range(0, len(x), batch):
             z = (x[i:i + batch] - mean) / std
             out[i:i + batch] = np.asarray(run(tf.constant(z))) * std + mean

@@ -24,5 +24,6 @@ def judge_metrics_fn(spec: RunSpec, data_dir: str | os.PathLike | None = None) -
     if (spec.feature_set.name, spec.window) != (base.feature_set, base.window):
         return None, (f"the judges are trained on {base.feature_set} windows of {base.window}; this model takes "
                       f"{spec.feature_set.name} windows of {spec.window}, so the judge table was not recomputed")
-    run_info = {"recipe": spec.recipe, "activities": spec.activities, "protected": spec.protected}
+    run_info = {"recipe": spec.recipe, "activities": spec.activities, "protected": spec.protected,
+                "context": {"before": spec.context[0], "after": spec.context[1]}}
     return judge_metrics(run_info, data_dir), ""

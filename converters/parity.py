@@ -53,7 +53,7 @@ class LiteRTTransform:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
-        out = np.empty(x.shape, dtype=np.float32)
+        out = np.empty((len(x),) + tuple(self.output.shape[1:]), dtype=np.float32)
         for i in range(len(x)):
             q = self.input.quantize(x[i:i + 1])
             y = self._runner(**{self.input.name: q})[self.output.name]

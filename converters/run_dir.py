@@ -37,6 +37,12 @@ class RunSpec:
     data_sha256: str
     config: dict[str, Any]
     metrics: dict[str, float]
+    context: tuple[int, int] = (0, 0)  # samples the graph sees (before, after) the window
+    keeps: tuple[str, ...] = ()  # what the output is declared to carry of the wearer
+
+    @property
+    def input_length(self) -> int:
+        return self.context[0] + self.window + self.context[1]
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -85,6 +91,8 @@ def make_spec(
     channels: list[str] | None = None,
     units: list[str] | None = None,
     where: str = "",
+    context: dict[str, int] | None = None,
+    keeps: list[str] | None = None,
 ) -> RunSpec:
     """Build and check a :class:`RunSpec`; errors name ``where`` (the file or the CLI)."""
     pre = f"{where}: " if where else ""
@@ -109,6 +117,10 @@ def make_spec(
         raise UserError(f"{pre}window ({window}) and stride ({stride}) must be positive integers")
     if not (math.isfinite(float(sample_rate)) and float(sample_rate) > 0):
         raise UserError(f"{pre}sample_rate must be positive, got {sample_rate}")
+    ctx = context or {}
+    before, after = ctx.get("before", 0), ctx.get("after", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (before, after)):
+        raise UserError(f"{pre}context before/after must be non-negative integers, got {ctx}")
     acts = {k: list(activities.get(k, [])) for k in ("required", "sensitive", "neutral")}
     if activities.get("all"):
         acts["all"] = list(activities["all"])
@@ -118,6 +130,7 @@ def make_spec(
         config=dict(config or {}), metrics={k: float(v) for k, v in (metrics or {}).items()
                                             if isinstance(v, (int, float)) and not isinstance(v, bool)
                                             and math.isfinite(v)},
+        context=(before, after), keeps=tuple(keeps or ()),
     )
 
 
@@ -146,5 +159,6 @@ def read_run_dir(path: str | Path) -> RunDir:
         protected=info["protected"], norm_mean=norm["mean"], norm_std=norm["std"],
         data_sha256=str(info.get("data_sha256", "")), config=info.get("config"), metrics=info.get("metrics"),
         channels=info.get("channels"), units=info.get("units"), where=str(run_json),
+        context=info.get("context"), keeps=info.get("keeps"),
     )
     return RunDir(path=path, spec=spec)

@@ -63,10 +63,16 @@ def motionsense_windows(
         stride=spec.stride,
     )
     ds = load_dataset(data_dir, config, progress=True)
+    train, test = ds.train.x, ds.test.x
+    if spec.context != (0, 0):  # the graph takes each window with its recording's samples around it
+        from models.transforms import with_context
+
+        train = with_context(ds.train, spec.stride, *spec.context)
+        test = with_context(ds.test, spec.stride, *spec.context)
     return WindowSets(
-        calibration=_subset(ds.train.x, n_calibration, seed),
-        pool=ds.train.x[::4],
-        holdout=_subset(ds.test.x, n_holdout, seed + 1),
+        calibration=_subset(train, n_calibration, seed),
+        pool=train[::4],
+        holdout=_subset(test, n_holdout, seed + 1),
         source=(
             f"MotionSense ({ds.checksum[:16]}...) {spec.feature_set.name} windows of {spec.window}, "
             f"stride {spec.stride}, activities {','.join(config.activities)}; calibration from train trials, "

@@ -105,6 +105,25 @@ class Bundle:
         return int(self.manifest["stride"])
 
     @property
+    def context_before(self) -> int:
+        """Samples the graph sees before the window (0 for a window-only model)."""
+        return int(self.manifest.get("context", {}).get("before", 0))
+
+    @property
+    def context_after(self) -> int:
+        """Samples the graph sees after the window: the look-ahead a window waits for."""
+        return int(self.manifest.get("context", {}).get("after", 0))
+
+    @property
+    def input_length(self) -> int:
+        return self.context_before + self.window + self.context_after
+
+    @property
+    def keeps(self) -> tuple[str, ...]:
+        """What the output is declared to carry of the wearer (e.g. activity, step_timing)."""
+        return tuple(self.manifest.get("keeps", ()))
+
+    @property
     def channels(self) -> tuple[str, ...]:
         return tuple(self.manifest["channels"])
 
@@ -277,14 +296,24 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
     if not _NAME.match(mfile) or mfile == MANIFEST_NAME:
         fail(f"model.file {mfile!r} must be a plain file name inside the bundle")
     need("signature", str, model, "model.")
-    expect_shape = [1, window, len(channels)]
+    before = after = 0
+    if "context" in m:
+        context = need("context", dict)
+        before, after = need("before", int, context, "context."), need("after", int, context, "context.")
+        if before < 0 or after < 0 or isinstance(before, bool) or isinstance(after, bool):
+            fail(f"context.before ({before}) and context.after ({after}) must be non-negative integers")
+    if "keeps" in m and not (isinstance(m["keeps"], list) and all(isinstance(k, str) for k in m["keeps"])):
+        fail("keeps must be a list of feature names")
     for side in ("input", "output"):
         t = need(side, dict, model, "model.")
         ctx = f"model.{side}."
         need("name", str, t, ctx)
         shape = need("shape", list, t, ctx)
+        length = before + window + after if side == "input" else window
+        expect_shape = [1, length, len(channels)]
         if shape != expect_shape:
-            fail(f"model.{side}.shape {shape} does not match [1, window, channels] = {expect_shape}")
+            what = "[1, before + window + after, channels]" if side == "input" else "[1, window, channels]"
+            fail(f"model.{side}.shape {shape} does not match {what} = {expect_shape}")
         dtype = need("dtype", str, t, ctx)
         if dtype not in IO_DTYPES:
             fail(f"model.{side}.dtype {dtype!r} unsupported; known: {', '.join(IO_DTYPES)}")
@@ -345,7 +374,7 @@ def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> 
         if actual.shape != declared.shape:
             raise BundleError(
                 f"{where}: model {side} shape {list(actual.shape)} does not match the manifest's "
-                f"{list(declared.shape)} ([1, window, channels])"
+                f"{list(declared.shape)}"
             )
         if actual.dtype != declared.dtype:
             raise BundleError(f"{where}: model {side} dtype {actual.dtype} does not match the manifest's {declared.dtype}")

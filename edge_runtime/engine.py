@@ -32,6 +32,7 @@ from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Itera
 
 import numpy as np
 
+from edge_runtime.context import context_window
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
 from edge_runtime.record import TransformedWindow
@@ -124,25 +125,28 @@ class GuardedTransform:
     transform) all drop the window.
     """
 
-    def __init__(self, interpreter: WindowInterpreter, window: int, channels: int):
+    def __init__(self, interpreter: WindowInterpreter, window: int, channels: int, before: int = 0, after: int = 0):
         self.interpreter = interpreter
+        self.in_shape = (1, before + window + after, channels)
         self.shape = (1, window, channels)
-        self.window = window
-        self.channels = channels
-        self._zeros = np.zeros(window * channels, dtype=np.float32)
-        if tuple(interpreter.input_shape) != self.shape:
-            raise BundleError(f"the model takes {list(interpreter.input_shape)}, the bundle says {list(self.shape)}")
+        self.window, self.channels, self.before = window, channels, before
+        self._zeros = np.zeros(self.in_shape[1] * channels, dtype=np.float32)
+        self._zeros_out = self._zeros[:window * channels]
+        if tuple(interpreter.input_shape) != self.in_shape:
+            raise BundleError(f"the model takes {list(interpreter.input_shape)}, the bundle says {list(self.in_shape)}")
         declared = getattr(interpreter, "output_shape_signature", interpreter.output_shape)
         if len(declared) != 3 or any(d not in (-1, s) for d, s in zip(declared, self.shape)):
             raise BundleError(f"the model returns {list(declared)}, the bundle says {list(self.shape)}")
 
-    def _finite(self, a: np.ndarray) -> bool:
+    @staticmethod
+    def _finite(a: np.ndarray, zeros: np.ndarray) -> bool:
         """All values finite, in one BLAS call: 0 * inf and 0 * nan are nan, so the dot is 0.0 exactly
         when every value is finite (a third of ``np.isfinite(a).all()``'s cost, on every window)."""
-        return a.ravel().dot(self._zeros) == 0.0
+        return a.ravel().dot(zeros) == 0.0
 
     def __call__(self, x: np.ndarray, finite: bool = False) -> tuple[np.ndarray | None, str | None]:
-        """``x`` ``[window, channels]`` float32 -> ``(y [window, channels], None)`` or ``(None, reason)``.
+        """``x`` ``[before + window + after, channels]`` float32 (the window with its context) ->
+        ``(y [window, channels], None)`` or ``(None, reason)``.
 
         ``finite=True`` skips the input check when the caller guarantees it (the resampler does).
         Every step here is paid on every window, so each is the cheapest numpy call that does it.
@@ -150,9 +154,9 @@ class GuardedTransform:
         if type(x) is not np.ndarray or x.dtype is not _FLOAT32:
             x = np.asarray(x, dtype=np.float32)
         x1 = x[None]
-        if x1.shape != self.shape:
+        if x1.shape != self.in_shape:
             return None, "shape"
-        if not finite and not self._finite(x1):
+        if not finite and not self._finite(x1, self._zeros):
             return None, "nan_input"
         try:
             y = self.interpreter.run(x1)
@@ -160,9 +164,10 @@ class GuardedTransform:
             return None, "interpreter"
         if type(y) is not np.ndarray or y.shape != self.shape or y.dtype is not _FLOAT32:
             return None, "shape"
-        if not self._finite(y):
+        if not self._finite(y, self._zeros_out):
             return None, "nan_output"
-        if y.tobytes() == x1.tobytes():  # the graph handed its input back
+        centre = x1 if self.before == 0 and self.in_shape == self.shape else x1[:, self.before:self.before + self.window]
+        if y.tobytes() == centre.tobytes():  # the graph handed its input back
             return None, "passthrough"
         return y[0], None
 
@@ -184,16 +189,16 @@ def _interpreter_for(bundle: Any, backend: str | None, num_threads: int) -> Wind
 class _Device:
     def __init__(self, rate: float, channels: int, max_gap: float):
         self.resampler = Resampler(rate=rate, channels=channels, max_gap=max_gap)
-        self.values = np.zeros((0, channels), dtype=np.float32)  # grid samples not yet released
+        self.values = np.zeros((0, channels), dtype=np.float32)  # context, pending windows, look-ahead
         self.times = np.zeros(0, dtype=np.float64)
-        self.skip = 0  # grid samples still to discard before the next window (stride > window)
+        self.next = 0  # buffer index where the next window starts (past the end when stride > window)
         self.seq = 0
         self.stats = DeviceStats()
 
     def restart_window(self) -> None:
         self.values = self.values[:0]
         self.times = self.times[:0]
-        self.skip = 0
+        self.next = 0
 
 
 class Engine:
@@ -225,10 +230,11 @@ class Engine:
 
     def _use(self, bundle: Any, interpreter: WindowInterpreter | None) -> None:
         interp = interpreter or _interpreter_for(bundle, self._backend, self._num_threads)
-        guard = GuardedTransform(interp, bundle.window, bundle.n_channels)
+        guard = GuardedTransform(interp, bundle.window, bundle.n_channels, bundle.context_before, bundle.context_after)
         self.bundle = bundle
         self.guard = guard
         self.window = bundle.window
+        self.before, self.after = bundle.context_before, bundle.context_after
         self.stride = int(self._stride_option or bundle.window)
         self.sample_rate = bundle.sample_rate
         self.feature_set = bundle.feature_set
@@ -244,7 +250,8 @@ class Engine:
         windows restart unless rate, window and channels are unchanged. A bundle that fails to load
         raises and leaves the current one in place."""
         new = _load(bundle)
-        same = (new.sample_rate, new.window, new.channels) == (self.sample_rate, self.window, self.channels)
+        same = ((new.sample_rate, new.window, new.channels, new.context_before, new.context_after)
+                == (self.sample_rate, self.window, self.channels, self.before, self.after))
         self._use(new, interpreter)
         if not same:
             for dev in self._devices.values():
@@ -324,36 +331,54 @@ class Engine:
         feats = self.feature_set.from_raw(raw)
         out: list[TransformedWindow] = []
         for chunk in dev.resampler.push(t, feats):
-            if chunk.restart:
-                dev.restart_window()
+            if chunk.restart:  # a long gap: the old timeline's last windows leave now, with less context
+                self._flush(device_id, dev, out)
             self._add(device_id, dev, chunk.times, chunk.values, out)
         return out
 
+    def flush(self, device_id: str) -> list[TransformedWindow]:
+        """The stream of ``device_id`` ended (disconnect, end of a recording): transform the windows
+        still waiting for their look-ahead, with the missing context mirrored, and start afresh.
+        Samples that do not fill a window are not a window and are discarded."""
+        out: list[TransformedWindow] = []
+        dev = self._devices.get(str(device_id))
+        if dev is not None:
+            self._flush(str(device_id), dev, out)
+        return out
+
+    def _flush(self, device_id: str, dev: _Device, out: list) -> None:
+        values, times, p = dev.values, dev.times, dev.next
+        while p + self.window <= values.shape[0]:
+            x = context_window(values, p, self.window, self.before, self.after)
+            record = self._transform(device_id, dev, times[p], x)
+            if record is not None:
+                out.append(record)
+            p += self.stride
+        dev.restart_window()
+
     def _add(self, device_id: str, dev: _Device, times: np.ndarray, values: np.ndarray, out: list) -> None:
-        if dev.skip:
-            k = min(dev.skip, times.shape[0])
-            times, values, dev.skip = times[k:], values[k:], dev.skip - k
         if dev.values.shape[0]:
             values = np.concatenate((dev.values, values))
             times = np.concatenate((dev.times, times))
-        w, s = self.window, self.stride
-        start = 0
+        w, s, b, a = self.window, self.stride, self.before, self.after
+        p = dev.next
         n = values.shape[0]
-        while n - start >= w:
-            record = self._transform(device_id, dev, times[start], values[start:start + w])
+        while p + w + a <= n:  # the window and its look-ahead are here
+            x = values[p - b:p + w + a] if p >= b else context_window(values, p, w, b, a)  # stream start: mirrored
+            record = self._transform(device_id, dev, times[p], x)
             if record is not None:
                 out.append(record)
-            start += s
-        if start > n:  # stride longer than the window: the rest of the gap comes later
-            dev.skip = start - n
-            start = n
-        dev.values, dev.times = values[start:], times[start:]
+            p += s
+        keep = max(0, min(p, n) - b)  # the next window's history stays
+        dev.values, dev.times, dev.next = values[keep:], times[keep:], p - keep
 
     def transform_window(self, device_id: str, start_time: float, x: np.ndarray) -> TransformedWindow | None:
-        """One ready window ``x [window, channels]`` (the bundle's features, on its grid) for a device:
-        its record, or ``None`` when dropped (counted). For consumers that do their own windowing;
-        it shares the device's sequence numbers and counters with :meth:`push`."""
+        """One ready window ``x`` (the bundle's features, on its grid) for a device: its record, or
+        ``None`` when dropped (counted). ``x`` is ``[before + window + after, channels]``, or just
+        ``[window, channels]`` (its context then mirrored, as for a one-window stream). For consumers
+        that do their own windowing; it shares the device's sequence numbers and counters with :meth:`push`."""
         device_id = str(device_id)
+        x = with_context(x, self.window, self.before, self.after)
         return self._transform(device_id, self._device(device_id), float(start_time), x, finite=False)
 
     def _transform(self, device_id: str, dev: _Device, start_time: float, x: np.ndarray,
@@ -380,6 +405,9 @@ class Engine:
             device_id, t, raw = unpack_batch(batch)
             for record in self.push(device_id, t, raw):
                 yield record
+        for device_id in self.devices():  # the stream ended: its last windows leave too
+            for record in self.flush(device_id):
+                yield record
 
     async def pump(
         self,
@@ -394,6 +422,14 @@ class Engine:
                 await result
             sent += 1
         return sent
+
+
+def with_context(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
+    """A bare window ``[window, c]`` gets its context mirrored; anything else is passed as it is
+    (the guard drops a wrong shape)."""
+    if (before or after) and getattr(x, "shape", (0,))[0] == window:
+        return context_window(np.asarray(x, dtype=np.float32), 0, window, before, after)
+    return x
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -423,7 +459,9 @@ def transform_windows(
     batch_size: int = 1024,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Transform ``windows[n, window, channels]`` (the bundle's features, physical units).
+    """Transform ``windows[n, window, channels]`` (the bundle's features, physical units), or,
+    for a bundle with context, ``windows[n, before + window + after, channels]`` (windows without
+    it get their context mirrored, each as a one-window stream).
 
     Returns ``(values, ok)``: ``values`` ``[n, window, channels]`` float32 (written into ``out`` when
     given) and ``ok`` ``[n]`` bool. A dropped window (any failure, see :class:`GuardedTransform`) is
@@ -433,12 +471,14 @@ def transform_windows(
     """
     b = _load(bundle)
     shape = (b.window, b.n_channels)
-    if windows.ndim != 3 or tuple(windows.shape[1:]) != shape:
+    if windows.ndim != 3 or tuple(windows.shape[1:]) not in (shape, (b.input_length, b.n_channels)):
         raise UserError(
             f"windows have shape {list(windows.shape)}; the bundle {b.id} takes [n, {b.window}, {b.n_channels}] "
             f"({', '.join(b.channels)} in {', '.join(b.units)})"
+            + (f" or, with context, [n, {b.input_length}, {b.n_channels}]" if b.input_length != b.window else "")
         )
-    guard = GuardedTransform(interpreter or _interpreter_for(b, backend, 1), b.window, b.n_channels)
+    guard = GuardedTransform(interpreter or _interpreter_for(b, backend, 1), b.window, b.n_channels,
+                             b.context_before, b.context_after)
     n = windows.shape[0]
     if out is None:
         out = np.empty((n,) + shape, dtype=np.float32)
@@ -448,9 +488,9 @@ def transform_windows(
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         block = np.asarray(windows[lo:hi], dtype=np.float32)
-        result = np.full(block.shape, np.nan, dtype=np.float32)
+        result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
         for i in range(hi - lo):
-            y, _reason = guard(block[i])
+            y, _reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
             if y is not None:
                 result[i] = y
                 ok[lo + i] = True

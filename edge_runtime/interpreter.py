@@ -220,11 +220,12 @@ class TFLiteInterpreter(WindowInterpreter):
         where = str(bundle.model_path)
         interp = cls(bundle.read_model(), signature=bundle.signature, backend=backend,
                      num_threads=num_threads, where=where)
-        want = (1, bundle.window, bundle.n_channels)
-        if interp.input_shape != want or interp.output_shape != want:
+        want_in = (1, bundle.input_length, bundle.n_channels)
+        want_out = (1, bundle.window, bundle.n_channels)
+        if interp.input_shape != want_in or interp.output_shape != want_out:
             raise BundleError(
                 f"{where}: model I/O shapes {list(interp.input_shape)} -> {list(interp.output_shape)} "
-                f"do not match the manifest's [1, window, channels] = {list(want)}"
+                f"do not match the manifest's {list(want_in)} -> {list(want_out)}"
             )
         for side, quant, spec in (("input", interp.input_quant, bundle.input), ("output", interp.output_quant, bundle.output)):
             declared = np.dtype(spec.dtype)

@@ -15,6 +15,7 @@ import numpy as np
 from models.classifiers import ClassifierConfig, fit_classifier, predict
 from models.data import MOVING, N_SUBJECTS, REQUIRED, Dataset
 from edge_runtime.window_stats import window_features
+from models.transforms import apply
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=
     def split(activities, label):
         sub = ds.restrict(activities)
         tr, te = sub.train, sub.test
-        keep = np.arange(len(tr)) % cfg.subsample == 0
-        return (transform(tr.x[keep]), getattr(tr, label)[keep], transform(te.x), getattr(te, label))
+        keep = np.arange(len(tr)) % cfg.subsample == 0  # after the transform: it may need the neighbours
+        return (apply(transform, tr, ds.config.stride)[keep], getattr(tr, label)[keep],
+                apply(transform, te, ds.config.stride), getattr(te, label))
 
     for name, activities, label, n, nn_cfg in (
         ("identity", MOVING, "subject", N_SUBJECTS, cfg.nn_identity),
@@ -98,7 +100,7 @@ def attack_unseen_gender(ds: Dataset, transform, cfg: AttackConfig, families: di
     subj = np.concatenate([sub.train.subject, sub.test.subject])
     gender = np.concatenate([sub.train.gender, sub.test.gender])
     genders = {int(s): int(g) for s, g in zip(subj, gender)}
-    xt = np.concatenate([transform(x[i:i + 8192]) for i in range(0, len(x), 8192)])
+    xt = np.concatenate([apply(transform, sub.train, ds.config.stride), apply(transform, sub.test, ds.config.stride)])
     idx = np.arange(len(x))
     unseen = {fam: {"correct": 0, "total": 0} for fam in families}
     majority = []

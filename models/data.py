@@ -176,3 +176,34 @@ def _parse(ms: MotionSense, features: FeatureSet, config: DataConfig, subjects: 
     for k in ("activity", "subject", "gender", "trial", "recording"):
         out[k] = out[k].astype(np.int64)
     return out
+
+
+@dataclass
+class RecordingSeries:
+    """One recording's continuous feature series, rebuilt from its windows, and its labels."""
+
+    x: np.ndarray  # [n, channels]
+    activity: int
+    subject: int
+    gender: int
+    trial: int
+    recording: int
+    first: int  # index of its first window in the Windows it came from
+    windows: int  # how many windows it had there
+
+
+def recording_series(w: Windows, stride: int) -> list[RecordingSeries]:
+    """Each recording of ``w`` as one series: its first window, then each next window's last
+    ``stride`` samples (windows of a recording are contiguous, in order, ``stride`` apart). Samples
+    after the last window, which no window holds, are not there."""
+    out = []
+    if len(w) == 0:
+        return out
+    cuts = np.flatnonzero(np.diff(w.recording)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(w)]):
+        x = w.x[lo:hi]
+        tail = x[1:, -stride:].reshape(-1, x.shape[2]) if hi - lo > 1 else x[:0, 0]
+        out.append(RecordingSeries(np.concatenate([x[0], tail]).astype(np.float32), int(w.activity[lo]),
+                                   int(w.subject[lo]), int(w.gender[lo]), int(w.trial[lo]), int(w.recording[lo]),
+                                   int(lo), int(hi - lo)))
+    return out

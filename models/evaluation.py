@@ -13,6 +13,7 @@ from models.attackers import AttackConfig, run_attacks
 from models.classifiers import predict
 from models.data import MOVING, REQUIRED, Dataset
 from models.judges import Judges
+from models.transforms import apply
 
 FIDELITY_WINDOWS = 400
 
@@ -42,7 +43,7 @@ def fidelity(ds: Dataset, x: np.ndarray, xt: np.ndarray) -> dict:
 def judge_metrics(ds: Dataset, judges: Judges, transform) -> dict:
     """What the frozen judges infer from the transformed test windows."""
     out: dict = {}
-    xt_all = transform(ds.test.x)
+    xt_all = apply(transform, ds.test, ds.config.stride)
     names = ds.activities
     pred = predict(judges["activity5"], xt_all).argmax(1)
     cm = confusion(ds.test.activity, pred, len(names))
@@ -113,8 +114,11 @@ def judge_metrics_for(run_info: dict, data_dir=None):
     judges = Judges(ds)
     judges.train_missing()
 
+    ctx = run_info.get("context") or {}
+
     class _Fn:
         name = "conversion"
+        context = (int(ctx.get("before", 0)), int(ctx.get("after", 0)))
 
         def __init__(self, fn):
             self.fn = fn

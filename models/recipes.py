@@ -15,9 +15,8 @@ adapting adversaries, not a frozen one, and cannot get by fooling one particular
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,8 @@ from models.architectures import AutoencoderShape, macs, temporal_autoencoder
 from models.classifiers import ClassifierConfig, fit_classifier, predict
 from models.data import ACTIVITIES, MOVING, N_SUBJECTS, DataConfig, Dataset, load_dataset
 from models.privacy_losses import binary_privacy, categorical_privacy
+from models.runs import save_run, utility_labels
+from models.stepsynth import StepSynthConfig, train_stepsynth
 from models.templates import TemplateConfig, train_templates
 
 
@@ -56,23 +57,24 @@ class AutoencoderConfig:
     seed: int = 0
 
 
+GENDER = dict(data=DataConfig(activities=ACTIVITIES), required=("dws", "ups", "wlk"), sensitive=("jog",),
+              neutral=("std",), secret="gender")
+IDENTITY = dict(data=DataConfig(activities=MOVING), required=MOVING, sensitive=(), neutral=(), secret="subject")
 RECIPES = {
-    "motionsense-gender": TemplateConfig(
-        name="motionsense-gender", data=DataConfig(activities=ACTIVITIES),
-        required=("dws", "ups", "wlk"), sensitive=("jog",), neutral=("std",), secret="gender"),
-    "motionsense-identity": TemplateConfig(
-        name="motionsense-identity", data=DataConfig(activities=MOVING),
-        required=MOVING, sensitive=(), neutral=(), secret="subject"),
-    "motionsense-gender-autoencoder": AutoencoderConfig(
-        name="motionsense-gender-autoencoder", data=DataConfig(activities=ACTIVITIES),
-        required=("dws", "ups", "wlk"), sensitive=("jog",), neutral=("std",),
-        secret="gender", replacement=True),
+    # the product: activity + the wearer's step timing, everything else population data
+    "motionsense-gender": StepSynthConfig(name="motionsense-gender", **GENDER),
+    "motionsense-identity": StepSynthConfig(name="motionsense-identity", **IDENTITY),
+    # the label-only level: one real window per recognised activity
+    "motionsense-gender-label": TemplateConfig(name="motionsense-gender-label", **GENDER),
+    "motionsense-identity-label": TemplateConfig(name="motionsense-identity-label", **IDENTITY),
+    # the published method, for reference
+    "motionsense-gender-autoencoder": AutoencoderConfig(name="motionsense-gender-autoencoder", **GENDER,
+                                                        replacement=True),
     "motionsense-identity-autoencoder": AutoencoderConfig(
-        name="motionsense-identity-autoencoder", data=DataConfig(activities=MOVING),
-        required=MOVING, sensitive=(), neutral=(), secret="subject", replacement=False,
+        name="motionsense-identity-autoencoder", **IDENTITY, replacement=False,
         adversary=ClassifierConfig(filters=(64, 64, 128), dense=128, epochs=4)),
 }
-Recipe = AutoencoderConfig | TemplateConfig
+Recipe = AutoencoderConfig | TemplateConfig | StepSynthConfig
 
 
 def replacement_targets(ds: Dataset, cfg: Recipe, x: np.ndarray, activity: np.ndarray, rng) -> np.ndarray:
@@ -85,15 +87,9 @@ def replacement_targets(ds: Dataset, cfg: Recipe, x: np.ndarray, activity: np.nd
     return target
 
 
-def utility_labels(ds: Dataset, cfg: Recipe, activity: np.ndarray) -> np.ndarray:
-    """The activity a window should be recognised as after the transform (sensitive -> first neutral)."""
-    names = np.array(ds.activities)[activity]
-    if cfg.sensitive:
-        names = np.where(np.isin(names, cfg.sensitive), cfg.neutral[0], names)
-    return np.array([ds.activities.index(n) for n in names], dtype=np.int64)
-
-
 def train_recipe(cfg: Recipe, data_dir=None, out_dir: str | Path = "runs", log=print) -> Path:
+    if isinstance(cfg, StepSynthConfig):
+        return train_stepsynth(cfg, data_dir, out_dir, log)
     if isinstance(cfg, TemplateConfig):
         return train_templates(cfg, data_dir, out_dir, log)
     return train_autoencoders(cfg, data_dir, out_dir, log)
@@ -186,28 +182,11 @@ def macs_of(stages) -> int:
     return sum(macs(s) for s in stages)
 
 
-def save_run(cfg: Recipe, ds: Dataset, transform, stages, seconds: float, out_dir) -> Path:
-    run = Path(out_dir) / cfg.name
-    run.mkdir(parents=True, exist_ok=True)
-    transform.save(run / "transform.keras")
-    info = {
-        "recipe": cfg.name, "config": json.loads(json.dumps(asdict(cfg))),
-        "feature_set": ds.features.name, "channels": list(ds.features.channels),
-        "units": list(ds.features.units), "sample_rate": ds.sample_rate,
-        "window": ds.config.window, "stride": ds.config.stride,
-        "activities": {"all": list(ds.activities), "required": list(cfg.required),
-                       "sensitive": list(cfg.sensitive), "neutral": list(cfg.neutral)},
-        "protected": ["gender" if cfg.secret == "gender" else "identity"],
-        "norm": {"mean": ds.mean.tolist(), "std": ds.std.tolist()},
-        "data_sha256": ds.checksum, "train_seconds": round(seconds, 1),
-        "macs_per_window": macs_of(stages), "parameters": int(transform.count_params()),
-    }
-    (run / "run.json").write_text(json.dumps(info, indent=2))
-    return run
-
-
 def tiny(cfg: Recipe) -> Recipe:
     """The same recipe at smoke-test size (tests, CI)."""
+    if isinstance(cfg, StepSynthConfig):
+        return replace(cfg, activity=replace(cfg.activity, epochs=1), gender=replace(cfg.gender, epochs=1),
+                       context_stride=400)
     if isinstance(cfg, TemplateConfig):
         return replace(cfg, activity=replace(cfg.activity, epochs=1), gender=replace(cfg.gender, epochs=1),
                        train_subsample=40)

@@ -100,7 +100,7 @@ def train_templates(cfg: TemplateConfig, data_dir=None, out_dir: str | Path = "r
     import keras
 
     from models.layers import ClassTemplates
-    from models.recipes import save_run, utility_labels
+    from models.runs import save_run, utility_labels
 
     t0 = time.time()
     keras.utils.set_random_seed(cfg.seed)

@@ -1,5 +1,10 @@
 """Transforms under evaluation: anything mapping raw windows ``[n, window, channels]`` (physical
 units) to windows of the same shape and units. The evaluation report takes any of these.
+
+A transform with a ``context`` ``(before, after)`` takes each window with the samples around it
+(``[n, before + window + after, channels]``, see :mod:`edge_runtime.context`); :func:`apply` cuts
+those from the recordings the windows came from, exactly as the engine does on a stream, and a bare
+window given to such a transform gets its context mirrored (a one-window stream).
 """
 
 from __future__ import annotations
@@ -9,6 +14,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from edge_runtime.context import context_window
+
+
+def context_of(transform) -> tuple[int, int]:
+    return tuple(getattr(transform, "context", (0, 0)))
+
+
+def with_context(windows, stride: int, before: int, after: int) -> np.ndarray:
+    """``models.data.Windows`` -> ``[n, before + window + after, channels]``: each window with its
+    recording's samples around it (mirrored at the recording's ends)."""
+    from models.data import recording_series
+
+    w = windows.x.shape[1]
+    out = np.empty((len(windows), before + w + after, windows.x.shape[2]), np.float32)
+    for r in recording_series(windows, stride):
+        for k in range(r.windows):
+            out[r.first + k] = context_window(r.x, k * stride, w, before, after)
+    return out
+
+
+def apply(transform, windows, stride: int) -> np.ndarray:
+    """What ``transform`` makes of ``windows`` (a ``models.data.Windows`` cut at ``stride``)."""
+    before, after = context_of(transform)
+    if before or after:
+        return transform(with_context(windows, stride, before, after))
+    return transform(windows.x)
+
+
+def mirrored(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
+    """Bare windows get their context mirrored; windows with context pass as they are."""
+    x = np.asarray(x, np.float32)
+    if (before or after) and x.shape[1] == window:
+        return np.stack([context_window(xi, 0, window, before, after) for xi in x]) if len(x) else \
+            np.zeros((0, before + window + after, x.shape[2]), np.float32)
+    return x
 
 
 class Identity:
@@ -71,13 +112,17 @@ class KerasRun:
         self.mean = np.asarray(self.info["norm"]["mean"], np.float32)
         self.std = np.asarray(self.info["norm"]["std"], np.float32)
         self.name = f"{self.info['recipe']} (keras float32)"
+        ctx = self.info.get("context", {})
+        self.context = (int(ctx.get("before", 0)), int(ctx.get("after", 0)))
+        self.window = int(self.info["window"])
 
     def __call__(self, x: np.ndarray, batch: int = 2048) -> np.ndarray:
+        x = mirrored(x, self.window, *self.context)
         out = []
         for i in range(0, len(x), batch):
             z = (x[i:i + batch] - self.mean) / self.std
             out.append(np.asarray(self.model(z, training=False)) * self.std + self.mean)
-        return np.concatenate(out).astype(np.float32) if out else np.asarray(x, np.float32)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.window, x.shape[2]), np.float32)
 
 
 class BundleTransform:
@@ -86,6 +131,7 @@ class BundleTransform:
     def __init__(self, bundle):
         self.bundle = bundle
         self.name = f"{bundle.id} {bundle.quantization} (edge engine)"
+        self.context = (bundle.context_before, bundle.context_after)
         self.dropped = 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

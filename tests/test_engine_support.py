@@ -34,8 +34,10 @@ def make_bundle(
     sample_rate: float = 50.0,
     stride: int = 10,
     quantization: str = "float32",
+    context: tuple[int, int] | None = None,
 ) -> Bundle:
-    """Write a bundle folder around fixture model ``model`` and load it (verified)."""
+    """Write a bundle folder around fixture model ``model`` and load it (verified). ``context``
+    ``(before, after)`` for a model that takes its window with context."""
     data = model_bytes(model)
     (inp,), (out,) = read_tflite_io(data)["transform"]
     fs = feature_set(feature_set_name)
@@ -55,7 +57,8 @@ def make_bundle(
         "channels": list(fs.channels),
         "units": list(fs.units),
         "sample_rate": sample_rate,
-        "window": int(inp.shape[1]),
+        "window": int(out.shape[1]) if context else int(inp.shape[1]),
+        **({"context": {"before": context[0], "after": context[1]}} if context else {}),
         "stride": stride,
         "activities": {"required": ["dws", "ups", "wlk"], "sensitive": ["jog"], "neutral": ["std"]},
         "protected": ["gender"],

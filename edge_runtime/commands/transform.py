@@ -142,7 +142,7 @@ def _records_of(engine, device_id: str, t, raw, chunk: int = 4096, bar=None) -> 
         records += engine.push(device_id, t[i:i + chunk], raw[i:i + chunk])
         if bar is not None:
             bar.update(min(chunk, len(t) - i))
-    return records
+    return records + engine.flush(device_id)  # the recording ends: its last windows too
 
 
 def windows_csv(records, channels) -> str:

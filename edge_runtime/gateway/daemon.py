@@ -313,6 +313,9 @@ class Gateway:
             self._guard_drops[device_id] = self._guard_drops.get(device_id, 0) + 1
             log.error("engine error; window dropped", extra={"device": device_id, "error": repr(exc)})
             return
+        self._accept_windows(device_id, windows, started)
+
+    def _accept_windows(self, device_id: str, windows: list, started: float) -> None:
         if windows:
             elapsed = time.perf_counter() - started
             for w in windows:
@@ -333,6 +336,14 @@ class Gateway:
         if connected:
             self._connected_once.add(device_id)
         log.info("device connected" if connected else "device disconnected", extra={"device": device_id})
+        if not connected:  # its stream ended: the windows waiting for look-ahead leave now
+            started = time.perf_counter()
+            try:
+                windows = self.engine.flush(device_id)
+            except Exception as exc:
+                log.error("engine error on flush; windows dropped", extra={"device": device_id, "error": repr(exc)})
+                return
+            self._accept_windows(device_id, windows, started)
 
     async def _accept_loop(self) -> None:
         """Group commit: whatever windows were produced while the previous spool transaction ran

@@ -1,0 +1,37 @@
+"""Windows with context: the samples a bundle's graph sees before and after the window it transforms.
+
+A bundle may declare ``context: {"before": B, "after": A}``: its graph then takes ``B + window + A``
+samples and returns the ``window`` in the middle (a step detector needs to see the steps on both
+sides of a window's edges). Where a stream has less than that (its first and last windows), the
+missing samples are the stream's own samples mirrored at its edge, so every window is emitted and
+the graph never sees a made-up flat line. The engine, the offline transform and the evaluation all
+cut contexts with :func:`context_window`, so a device, a published data set and a report agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def context_window(series: np.ndarray, start: int, window: int, before: int, after: int) -> np.ndarray:
+    """``series[start - before : start + window + after]`` ``[before + window + after, channels]``,
+    mirrored (numpy's ``reflect``) past either end of ``series``. ``series[start:start + window]``
+    must lie inside ``series``."""
+    n = series.shape[0]
+    if start < 0 or start + window > n:
+        raise ValueError(f"window [{start}, {start + window}) is not inside a series of {n} samples")
+    lo, hi = start - before, start + window + after
+    if lo >= 0 and hi <= n:
+        return series[lo:hi]
+    inner = series[max(lo, 0):min(hi, n)]
+    pad = ((max(-lo, 0), max(hi - n, 0)), (0, 0))
+    mode = "reflect" if inner.shape[0] > 1 else "edge"
+    return np.pad(inner, pad, mode=mode)
+
+
+def context_windows(series: np.ndarray, starts: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
+    """:func:`context_window` for each of ``starts``: ``[len(starts), before + window + after, channels]``."""
+    out = np.empty((len(starts), before + window + after, series.shape[1]), dtype=np.float32)
+    for i, s in enumerate(starts):
+        out[i] = context_window(series, int(s), window, before, after)
+    return out

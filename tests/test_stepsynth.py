@@ -1,0 +1,122 @@
+"""The step-timing transform's graph: its output is a function of (recognised class, step events)
+only, steps land where the wearer's were, a sensitive class is emitted as its neutral one, and the
+int8 TFLite conversion keeps every output row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from analysis.steps import count_steps  # noqa: E402
+from models.data import ACTIVITIES  # noqa: E402
+from models.stepsynth import DetectorConfig, StepSynthConfig, fir_bandpass, tile_cycle  # noqa: E402
+from models.data import DataConfig  # noqa: E402
+
+B = A = 128
+W = 128
+CL, NB = 64, 7
+RATE = 50.0
+
+
+def make_layer():
+    from models.layers import StepResynthesis
+
+    d = DetectorConfig()
+    rows = 3 * NB * CL + W
+    layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, d.peak_radius, d.taps, 1, d.threshold, d.relative,
+                            d.min_period, d.max_period, d.max_gap)
+    layer.build(None)
+    layer.fir.assign(fir_bandpass(d, RATE).reshape(-1, 1, 1))
+    rng = np.random.default_rng(0)
+    phase = np.linspace(0, 2 * np.pi, CL, endpoint=False)
+    table = np.zeros((rows, 2), np.float32)
+    for k in range(3 * NB):  # a step-shaped cycle per cell: one clear |acc| peak at phase 0
+        table[k * CL:(k + 1) * CL, 1] = 1.5 * np.cos(phase) + 0.1 * rng.normal(size=CL)
+        table[k * CL:(k + 1) * CL, 0] = 0.5 * np.sin(phase) + 0.1 * k
+    table[-W:] = rng.normal(0, 0.05, (W, 2))  # the still window
+    layer.table.assign(table)
+    layer.base.assign(np.array([0, NB * CL, 2 * NB * CL, -1, -1], np.int32))  # jog (3) and std (4): still
+    layer.default_period.assign(np.full(5, 28, np.int32))
+    return layer
+
+
+def walk(n: int, step_period: float, amplitude: float, seed: int = 0) -> np.ndarray:
+    """A standardised [n, 2] context with steps every ``step_period`` samples (peaks at known places)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    acc = amplitude * np.cos(2 * np.pi * t / step_period) + 0.05 * rng.normal(size=n)
+    gyro = amplitude * np.sin(np.pi * t / step_period) + 0.05 * rng.normal(size=n)
+    return np.stack([gyro, acc], -1).astype(np.float32)
+
+
+def onehot(c: int, n: int = 1) -> np.ndarray:
+    return np.eye(5, dtype=np.float32)[np.full(n, c)]
+
+
+def test_output_depends_on_step_timing_and_class_only():
+    layer = make_layer()
+    a = walk(B + W + A, 26.0, 1.0, seed=1)[None]
+    b = walk(B + W + A, 26.0, 2.5, seed=2)[None]  # another person: stronger, other noise, same steps
+    np.testing.assert_array_equal(np.asarray(layer.detect(a)), np.asarray(layer.detect(b)))
+    np.testing.assert_array_equal(np.asarray(layer(a, onehot(2))), np.asarray(layer(b, onehot(2))))
+    assert not np.array_equal(np.asarray(layer(a, onehot(2))), np.asarray(layer(a, onehot(0))))
+
+
+def test_steps_of_the_output_are_the_wearers_steps():
+    layer = make_layer()
+    n = 8 * W
+    series = walk(n + 2 * 128, 24.0, 1.0)
+    out = []
+    for s in range(128, 128 + n, W):  # non-overlapping windows, each with its context, as streamed
+        out.append(np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0])
+    y = np.concatenate(out)
+    raw_steps = count_steps(series[128:128 + n, 1] * 0.3 + 1.0, RATE)
+    out_steps = count_steps(y[:, 1] * 0.3 + 1.0, RATE)
+    assert abs(len(out_steps) - len(raw_steps)) <= 1
+    d = np.abs(out_steps[:, None] - raw_steps[None, :]).min(axis=1)
+    assert np.median(d) <= 2  # at the same samples, within a couple of samples
+
+
+def test_sensitive_and_still_classes_emit_the_still_window():
+    layer = make_layer()
+    x = walk(B + W + A, 26.0, 1.0)[None]
+    still = np.asarray(layer.table)[-W:]
+    np.testing.assert_array_equal(np.asarray(layer(x, onehot(3)))[0], still)  # jog -> std
+    flat = np.random.default_rng(0).normal(0, 0.01, (1, B + W + A, 2)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(layer(flat, onehot(2)))[0], still)  # walking class, no steps
+
+
+def test_int8_conversion_keeps_the_steps(tmp_path):
+    """The detector's threshold and local maxima are its only float decisions: int8 TFLite puts the
+    output's steps where Keras does (ties of quantized values may move one by a sample), and the rest
+    of each window within the output quantization."""
+    import keras
+
+    from converters.fuse import build_module
+    from converters.parity import LiteRTTransform
+    from converters.tflite import convert_module
+
+    layer = make_layer()
+    inp = keras.Input((B + W + A, 2))
+    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
+    model = keras.Model(inp, layer(inp, probs))
+    mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
+    xs = np.stack([walk(B + W + A, p, 1.0, seed=i) for i, p in enumerate(np.linspace(20, 34, 24))]) * std + mean
+    module = build_module(model, mean, std, W, 2, "nwc", B + W + A)
+    tfl = LiteRTTransform(convert_module(module, "int8", xs.astype(np.float32)))
+    keras_out = np.asarray(model((xs - mean) / std)) * std + mean
+    lite_out = tfl(xs.astype(np.float32))
+    step = np.abs(keras_out).max() / 127
+    assert np.median(np.abs(lite_out - keras_out)) <= step
+    for k, l in zip(keras_out, lite_out):
+        sk, sl = count_steps(np.tile(k[:, 1], 3), RATE), count_steps(np.tile(l[:, 1], 3), RATE)
+        assert len(sk) == len(sl) and np.abs(sk - sl).max() <= 1
+
+
+def test_tiled_cycle_has_the_cycle_period():
+    cyc = np.stack([np.zeros(CL), np.cos(np.linspace(0, 2 * np.pi, CL, endpoint=False))], -1)
+    w = tile_cycle(cyc, 25, W)
+    assert w.shape == (W, 2)
+    np.testing.assert_allclose(w[0], w[25], atol=1e-6)
