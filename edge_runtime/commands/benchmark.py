@@ -148,6 +148,7 @@ def synthetic_raw(n: int, rate: float, seed: int = 0):
 def per_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
     import numpy as np
 
+    from edge_runtime.context import context_windows
     from edge_runtime.engine import Engine
     from edge_runtime.interpreter import load_backend
 
@@ -160,7 +161,9 @@ def per_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
     engine = Engine(bundle, num_threads=1)
 
     t, raw = synthetic_raw(w * 64, rate)
-    feats = bundle.feature_set.from_raw(raw).reshape(64, w, -1)
+    series = bundle.feature_set.from_raw(raw)
+    # each window with the context the bundle's graph takes (none for window-only models)
+    feats = context_windows(series, np.arange(64) * w, w, bundle.context_before, bundle.context_after)
     xs = [bundle.input.quantize(f[None]) for f in feats]  # the model's own input dtype
     batches = [(np.arange(w) / rate, raw[k * w:(k + 1) * w]) for k in range(64)]
     clock = [0.0]
@@ -302,14 +305,15 @@ bundle = load_bundle(P["bundle"])
 engine = Engine(bundle)
 p2 = time.perf_counter()
 w, rate = bundle.window, bundle.sample_rate
-t = np.arange(w) / rate
-raw = np.tile(np.array([0.1, -0.9, 0.2, 0.5, 0.1, -0.2], np.float32), (w, 1))
+n0 = w + bundle.context_after  # the first window leaves once its look-ahead is there
+t = np.arange(n0) / rate
+raw = np.tile(np.array([0.1, -0.9, 0.2, 0.5, 0.1, -0.2], np.float32), (n0, 1))
 first = engine.push("d", t, raw)
 t_first = time.time()
 p3 = time.perf_counter()
 assert len(first) == 1, engine.stats()
 for k in range(1, P["windows"]):
-    engine.push("d", t + k * w / rate, raw + np.float32(0.001 * k))
+    engine.push("d", t[:w] + (n0 + (k - 1) * w) / rate, raw[:w] + np.float32(0.001 * k))
 print(json.dumps({"t_first": t_first, "import_s": p1 - p0, "load_s": p2 - p1, "first_window_s": p3 - p2,
                   "maxrss_mb": maxrss_mb(), "tensorflow_loaded": "tensorflow" in sys.modules}))
 """
@@ -379,7 +383,7 @@ def engine_process(bundle_path: str, windows: int) -> dict[str, Any]:
 def tensorflow_process(bundle, keras_path: str | None, windows: int, rounds: int) -> dict[str, Any]:
     return _child(_TF_CHILD, {
         "mean": bundle.norm_mean.tolist(), "std": bundle.norm_std.tolist(), "windows": windows, "rounds": rounds,
-        "window": bundle.window, "channels": bundle.n_channels, "keras": keras_path, "model_path": str(bundle.model_path),
+        "window": bundle.input_length, "channels": bundle.n_channels, "keras": keras_path, "model_path": str(bundle.model_path),
     })
 
 
