@@ -68,6 +68,63 @@ def judge_metrics(ds: Dataset, judges: Judges, transform) -> dict:
     return out
 
 
+def utility(ds: Dataset, transform) -> dict:
+    """What the forwarded stream is still good for, on the continuous test recordings (models/utility.py)."""
+    from models.data import recording_series
+    from models.transforms import forwarded
+    from models.utility import utility_metrics
+
+    recs = recording_series(ds.test, ds.config.stride)
+    fwd = [forwarded(transform, r.x, ds.config.window) for r in recs]
+    return utility_metrics([r.x for r in recs], fwd, [ds.activities[r.activity] for r in recs], ds.sample_rate,
+                           ds.config.window, REQUIRED)
+
+
+def label_only(ds: Dataset) -> dict:
+    """The utility row of sending the activity label alone (true labels: its best case)."""
+    from models.data import recording_series
+    from models.utility import label_only as label_only_metrics
+
+    tr, te = recording_series(ds.train, ds.config.stride), recording_series(ds.test, ds.config.stride)
+    names = ds.activities
+    return {"transform": "label only (the activity, nothing else)", "kind": "label_only",
+            "utility": label_only_metrics([r.x for r in tr], [names[r.activity] for r in tr], [r.x for r in te],
+                                          [names[r.activity] for r in te], ds.sample_rate, ds.config.window, REQUIRED)}
+
+
+def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfig(), log=print) -> list[dict]:
+    """The frontier of each distinct (kept features, sensitive -> neutral) among ``transforms``:
+    attackers trained on those features computed from raw data (cached: it is data, not a model)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from models.data import cache_dir
+    from models.frontier import frontier_attacks
+
+    out, seen = [], set()
+    for t in transforms:
+        key = (tuple(t.keeps), tuple(sorted(t.shown_as.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        blob = json.dumps({"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1},
+                          sort_keys=True, default=str)
+        path = cache_dir() / f"frontier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
+        if path.is_file():
+            attackers = json.loads(path.read_text())
+        else:
+            log(f"frontier: attackers on {', '.join(t.keeps)} from raw data"
+                + (f" ({', '.join(f'{a} shown as {b}' for a, b in t.shown_as.items())})" if t.shown_as else ""))
+            attackers = frontier_attacks(ds, attack_config, log=log, neutral=dict(t.shown_as) or None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(attackers))
+        shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""
+        out.append({"transform": f"frontier: {' + '.join(t.keeps)} of raw data{shown}", "kind": "frontier",
+                    "keeps": list(t.keeps), "attackers": attackers})
+    return out
+
+
 def evaluate(ds: Dataset, judges: Judges, transform, attackers: bool = True,
              attack_config: AttackConfig = AttackConfig(), log=print) -> dict:
     t0 = time.time()
@@ -78,6 +135,7 @@ def evaluate(ds: Dataset, judges: Judges, transform, attackers: bool = True,
         "test_trials": list(ds.config.test_trials), "train_windows": len(ds.train),
         "test_windows": len(ds.test), "data_sha256": ds.checksum}}
     report["judges"] = judge_metrics(ds, judges, transform)
+    report["utility"] = utility(ds, transform)
     if attackers:
         report["attackers"] = run_attacks(ds, transform, attack_config, log=log)
     report["seconds"] = round(time.time() - t0, 1)

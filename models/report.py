@@ -17,7 +17,11 @@ def pct(v: float) -> str:
 
 
 def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
-    """One table row per transform; details of each below."""
+    """One table row per transform; details of each below. Entries of ``kind`` ``frontier`` (attackers
+    on kept features from raw data) join the summary's attacker columns; ``label_only`` entries (the
+    activity label alone) are a column of the utility table."""
+    extras = [r for r in reports if r.get("kind")]
+    reports = [r for r in reports if not r.get("kind")]
     lines = [f"# {title}", ""]
     first = reports[0]["data"]
     lines += [f"Data: MotionSense, feature set `{first['feature_set']}` ({', '.join(first['channels'])} in "
@@ -36,10 +40,20 @@ def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
             row.append(f"{pct(a[k]['nn'])} / {pct(a[k]['gbt'])}" if k in a else "-")
         row += [f"{j['fidelity']['mse_standardized']:.3f}", f"{j['fidelity']['dtw_standardized_mean']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
+    for f in (e for e in extras if e["kind"] == "frontier"):
+        a = f["attackers"]
+        row = [f["transform"]] + ["-"] * (len(acts) + 2)
+        row += [f"{pct(a[k]['nn'])} / {pct(a[k]['gbt'])}" if k in a else "-"
+                for k in ("identity", "gender_known", "gender_unseen")] + ["-", "-"]
+        lines.append("| " + " | ".join(row) + " |")
     lines += ["", "judge = Keras classifier trained on raw train windows, frozen. atk = adaptive attacker "
               "retrained on the transformed train windows (nn: 1-D CNN, gbt: LightGBM on statistical/spectral "
               "features). Gender is judged on the required activities (dws, ups, wlk); identity (24 subjects, "
-              "chance 4.2%) on the moving ones. Gender of unseen people: folds by subject.", ""]
+              "chance 4.2%) on the moving ones. Gender of unseen people: folds by subject."
+              + (" frontier = the same attackers trained only on the features the transform declares it keeps "
+                 "(activity and step timing), computed from raw data: the least any transform keeping them leaks."
+                 if any(e["kind"] == "frontier" for e in extras) else ""), ""]
+    lines += utility_table([r for r in reports if "utility" in r] + [e for e in extras if e["kind"] == "label_only"])
     for r in reports:
         j = r["judges"]
         lines += [f"## {r['transform']}", "", "Activity confusion (rows: true, columns: judged):", "",
@@ -58,15 +72,67 @@ def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
     return "\n".join(lines)
 
 
+UTILITY_ROWS = (
+    ("steps per recording vs raw, median / p90 relative error",
+     lambda u: f"{pct(u['steps_rel_error']['median'])} / {pct(u['steps_rel_error']['p90'])}"),
+    ("step rate per window, r within activity", lambda u: f"{u['step_rate_r']['within']:.3f}"),
+    ("cadence per window, r within activity / MAE (steps/min)",
+     lambda u: f"{u['cadence_r']['within']:.3f} / {u['cadence_mae_spm']:.2f}"),
+    ("ENMO per window, r within activity", lambda u: f"{u['enmo_r']['within']:.3f}"),
+    ("mean abs(gyro) per window, r within activity", lambda u: f"{u['gyro_r']['within']:.3f}"),
+    ("shape of abs(acc) vs raw, median r", lambda u: f"{u['shape_r_median']:.3f}"),
+)
+
+
+def utility_table(entries: list[dict]) -> list[str]:
+    """Utility on continuous recordings (rows: quantities, columns: transforms and the label alone)."""
+    if not entries:
+        return []
+    u0 = entries[0]["utility"]
+    head = ["utility (required activities, continuous test recordings)"] + [e["transform"] for e in entries]
+    lines = ["## Utility: what the forwarded stream is still good for", "",
+             f"{u0['recordings']} test recordings of the required activities, forwarded as a gateway sends them "
+             "(non-overlapping windows, concatenated); steps and cadence by an independent counter "
+             "(`analysis/steps.py`: Butterworth band-pass + peak picking) on the raw and on the forwarded "
+             "|acc|. Correlations are within each activity (each activity's mean removed), so the label "
+             "alone scores 0 on them.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, fn in UTILITY_ROWS:
+        lines.append("| " + " | ".join([name] + [_cell(fn, e["utility"]) for e in entries]) + " |")
+    return lines + [""]
+
+
+def _cell(fn, u) -> str:
+    try:
+        return fn(u)
+    except (KeyError, TypeError):
+        return "-"
+
+
 def write(reports: list[dict], out_dir: str | Path, ds=None, transforms=None, title: str = "Evaluation report"):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(reports, indent=1))
     (out / "report.md").write_text(markdown(reports, title))
-    plot_confusions(reports, out / "confusion.png")
+    plot_confusions([r for r in reports if not r.get("kind")], out / "confusion.png")
     if ds is not None and transforms:
         plot_signals(ds, transforms, out / "signals.png")
+        for k, t in enumerate(t for t in transforms if t.name != "raw"):
+            plot_forwarded_steps(ds, t, out / f"steps-{k + 1}.png")
     return out
+
+
+def plot_forwarded_steps(ds, transform, path: Path, per_activity: int = 1) -> None:
+    """Forwarded vs raw |acc| of a test recording per required activity, detected steps marked."""
+    from models.data import REQUIRED, recording_series
+    from models.transforms import forwarded
+    from models.utility import plot_steps
+
+    recs = [r for r in recording_series(ds.test, ds.config.stride) if ds.activities[r.activity] in REQUIRED]
+    picked = [next(r for r in recs if ds.activities[r.activity] == a) for a in REQUIRED
+              if any(ds.activities[r.activity] == a for r in recs)][:3 * per_activity]
+    plot_steps([r.x for r in picked], [forwarded(transform, r.x, ds.config.window) for r in picked], ds.sample_rate,
+               path, activity=[f"{ds.activities[r.activity]} ({transform.name})" for r in picked],
+               recordings=len(picked), window=ds.config.window)
 
 
 def plot_confusions(reports: list[dict], path: Path) -> None:

@@ -63,6 +63,8 @@ class StepSynthConfig:
     bucket_width: int = 3
     activity: ClassifierConfig = ClassifierConfig(filters=(16, 32, 48), epochs=10, seed=7)
     context_stride: int = 32  # train contexts every 32 samples
+    raw_activity: ClassifierConfig = ClassifierConfig(epochs=6, seed=13)  # the recipe's own, picks cycles
+    train_subsample: int = 2  # of the raw train windows its own raw classifiers see
     gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing
     seed: int = 0
 
@@ -125,7 +127,6 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
 
     t0 = time.time()
     keras.utils.set_random_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
     ds = load_dataset(data_dir, cfg.data)
     w, c, n_act = ds.config.window, ds.features.n_channels, len(ds.activities)
     recs = recording_series(ds.train, ds.config.stride)
@@ -150,11 +151,16 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     cycles = cut_cycles(series, events, recs, cfg)
     log(f"  {len(cycles['activity'])} train step cycles, {time.time() - t0:.0f} s")
 
-    # 3. the table: a real cycle per (moving activity, cadence bucket); a real still window
+    # 3. the table: a real cycle per (moving activity, cadence bucket), the one whose repeated window
+    #    the recipe's own raw activity classifier reads most surely as its activity; a real still window
+    tiled = np.stack([tile_cycle(cy, dur, w) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
+    own_activity = own_raw_classifier(ds, cfg, "activity", cfg.raw_activity, unit)
+    activity_probs = predict(own_activity, tiled)[np.arange(len(tiled)), cycles["activity"]]
     secret_probs = None
     if cfg.secret == "gender":
-        secret_probs = own_gender_reading(ds, cfg, cycles, unit)
-    table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, secret_probs, rng)
+        secret_probs = predict(own_raw_classifier(ds, cfg, "gender", cfg.gender, unit), tiled)[:, 1]
+    consistent = detector_consistent(layer, cycles, cfg)
+    table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, activity_probs, secret_probs, consistent)
     table[-w:] = still_window(ds, data_dir)
     layer.table.assign(table)
     layer.base.assign(base)
@@ -186,15 +192,14 @@ def cut_cycles(series, events, recs, cfg: StepSynthConfig) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def own_gender_reading(ds: Dataset, cfg: StepSynthConfig, cycles: dict, unit) -> np.ndarray:
-    """P(gender 1) of each cycle, read by the recipe's own raw gender classifier on a window of that
-    cycle repeated (trained on raw train windows of the required activities, never the judges)."""
-    req = np.isin(np.array(ds.activities)[ds.train.activity], cfg.required)
-    z = ds.standardize(ds.train.x[req])
-    model = fit_classifier(z, ds.train.gender[req], 2, *unit, cfg.gender, name="gender_on_raw")
-    w = ds.config.window
-    tiled = np.stack([tile_cycle(cy, dur, w) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
-    return predict(model, tiled)[:, 1]
+def own_raw_classifier(ds: Dataset, cfg: StepSynthConfig, label: str, ccfg: ClassifierConfig, unit):
+    """The recipe's own classifier of ``label`` on raw (standardised) train windows (of the required
+    activities for gender): a stand-in for what an ordinary server would run, never the judges."""
+    keep = np.arange(len(ds.train)) % cfg.train_subsample == 0
+    if label == "gender":
+        keep &= np.isin(np.array(ds.activities)[ds.train.activity], cfg.required)
+    y = getattr(ds.train, label)[keep]
+    return fit_classifier(ds.standardize(ds.train.x[keep]), y, int(y.max()) + 1, *unit, ccfg, name=f"{label}_on_raw")
 
 
 def tile_cycle(cycle: np.ndarray, duration: int, w: int) -> np.ndarray:
@@ -203,9 +208,28 @@ def tile_cycle(cycle: np.ndarray, duration: int, w: int) -> np.ndarray:
     return np.tile(one, (int(np.ceil(w / len(one))) + 1, 1))[:w].astype(np.float32)
 
 
-def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, secret_probs, rng):
-    """Per (moving activity, bucket): the real cycle nearest its cell's median shape; with gender the
-    secret, among the cycles read as the gender the cell is assigned (cells alternate)."""
+def detector_consistent(layer, cycles: dict, cfg: StepSynthConfig) -> np.ndarray:
+    """Cycles whose repetition the graph's own detector reads as exactly one step per cycle, at its
+    start (so the output's steps are where the wearer's were, and no more of them)."""
+    n = cfg.before + cfg.after + 128
+    ok = np.zeros(len(cycles["cycle"]), bool)
+    for lo in range(0, len(ok), 2048):
+        cyc, dur = cycles["cycle"][lo:lo + 2048], cycles["duration"][lo:lo + 2048]
+        x = np.stack([tile_cycle(c, d, n) for c, d in zip(cyc, dur)])
+        peaks = np.asarray(layer.detect(x))
+        for i, (p, d) in enumerate(zip(peaks, dur)):
+            want = np.arange(0, n, d)
+            want = want[(want >= 32) & (want < n - 32)]
+            got = np.flatnonzero(p[32:n - 32]) + 32
+            ok[lo + i] = len(got) == len(want) and np.abs(got - want).max(initial=0) <= 1
+    return ok
+
+
+def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, activity_probs, secret_probs, consistent):
+    """Per (moving activity, bucket), among its cycles the graph's detector reads as one step each
+    (``consistent``) and the recipe's raw classifier reads surely as the activity (top half of
+    ``activity_probs``; with gender the secret, also read as the gender the cell is assigned, cells
+    alternating): the one nearest the cell's median shape, a typical real step."""
     w, cl = ds.config.window, cfg.cycle_len
     n_act = len(ds.activities)
     table = np.zeros((len(moving) * cfg.buckets * cl + w, ds.features.n_channels), np.float32)
@@ -220,20 +244,25 @@ def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, secret_p
             raise RuntimeError(f"no train step cycle of {ds.activities[a]}")
         period[a] = int(np.median(cycles["duration"][own]))
         for b in range(cfg.buckets):
-            cell = np.flatnonzero(own & (bucket == b))
-            if len(cell) < 5:  # too few: the nearest bucket's cycles
-                near = np.abs(bucket[own] - b)
-                cell = np.flatnonzero(own)[near <= np.sort(near)[min(20, len(near) - 1)]]
+            pool = own & consistent if (own & consistent).sum() >= 20 else own
+            cell = np.flatnonzero(pool & (bucket == b))
+            if len(cell) < 20:  # too few: the nearest bucket's cycles
+                near = np.abs(bucket[pool] - b)
+                cell = np.flatnonzero(pool)[near <= np.sort(near)[min(40, len(near) - 1)]]
+            shape_pool = cell
+            cell = cell[activity_probs[cell] >= np.median(activity_probs[cell])]
             if secret_probs is not None:
                 want = (k + b) % 2
                 p = secret_probs[cell] if want == 1 else 1 - secret_probs[cell]
-                cell = cell[p >= np.quantile(p, 0.75)]
-            shape = cycles["cycle"][cell]
-            i = int(cell[np.argmin(((shape - np.median(shape, 0)) ** 2).sum(axis=(1, 2)))])
+                cell = cell[p >= np.median(p)]
+            median = np.median(cycles["cycle"][shape_pool], 0)
+            i = int(cell[np.argmin(((cycles["cycle"][cell] - median) ** 2).sum(axis=(1, 2)))])
             table[base[a] + b * cl: base[a] + (b + 1) * cl] = cycles["cycle"][i]
             picks.append({"activity": ds.activities[a], "bucket": b, "subject": int(cycles["subject"][i]),
                           "recording": int(cycles["recording"][i]), "at": int(cycles["at"][i]),
-                          "duration": int(cycles["duration"][i])})
+                          "duration": int(cycles["duration"][i]),
+                          "read_as_activity": round(float(activity_probs[i]), 4),
+                          **({"read_as_gender1": round(float(secret_probs[i]), 4)} if secret_probs is not None else {})})
     for a in range(n_act):  # a sensitive activity is emitted as its neutral one
         base[a], period[a] = base[emitted[a]], period[emitted[a]]
     return table, base, period, picks

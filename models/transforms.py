@@ -43,6 +43,29 @@ def apply(transform, windows, stride: int) -> np.ndarray:
     return transform(windows.x)
 
 
+def shown_as(activities: dict) -> dict[str, str]:
+    """``{sensitive: the neutral activity it is emitted as}`` from a run's or bundle's activities."""
+    neutral = activities.get("neutral") or []
+    return {s: neutral[0] for s in activities.get("sensitive", [])} if neutral else {}
+
+
+def forwarded(transform, series: np.ndarray, window: int) -> np.ndarray:
+    """What a gateway forwards for one recording ``series [n, channels]``: its non-overlapping
+    windows (each with its context, as streamed), transformed and concatenated, the same length as
+    ``series``; the tail shorter than a window is never sent (NaN rows)."""
+    from edge_runtime.context import context_windows
+
+    n = len(series) // window
+    out = np.full(series.shape, np.nan, dtype=np.float32)
+    if n:
+        before, after = context_of(transform)
+        starts = np.arange(n) * window
+        x = context_windows(series, starts, window, before, after) if before or after else \
+            series[:n * window].reshape(n, window, -1)
+        out[:n * window] = np.asarray(transform(x), np.float32).reshape(n * window, -1)
+    return out
+
+
 def mirrored(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
     """Bare windows get their context mirrored; windows with context pass as they are."""
     x = np.asarray(x, np.float32)
@@ -115,6 +138,8 @@ class KerasRun:
         ctx = self.info.get("context", {})
         self.context = (int(ctx.get("before", 0)), int(ctx.get("after", 0)))
         self.window = int(self.info["window"])
+        self.keeps = tuple(self.info.get("keeps", ()))
+        self.shown_as = shown_as(self.info.get("activities", {}))
 
     def __call__(self, x: np.ndarray, batch: int = 2048) -> np.ndarray:
         x = mirrored(x, self.window, *self.context)
@@ -132,6 +157,8 @@ class BundleTransform:
         self.bundle = bundle
         self.name = f"{bundle.id} {bundle.quantization} (edge engine)"
         self.context = (bundle.context_before, bundle.context_after)
+        self.keeps = bundle.keeps
+        self.shown_as = shown_as(bundle.manifest.get("activities", {}))
         self.dropped = 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -44,7 +44,12 @@ def format_manifest(m: dict, path: str = "") -> str:
         f"path        {path}" if path else None,
         f"features    {m['feature_set']}: "
         + ", ".join(f"{c} [{u}]" for c, u in zip(m["channels"], m["units"])),
-        f"timing      {m['sample_rate']:g} Hz, window {m['window']} samples, release stride {m['stride']}",
+        f"timing      {m['sample_rate']:g} Hz, window {m['window']} samples, release stride {m['stride']}"
+        + (f"; context {m['context']['before']} before + {m['context']['after']} after "
+           f"(a window leaves {m['context']['after'] / m['sample_rate']:g} s after its last sample)"
+           if m.get("context") else ""),
+        ("keeps       " + ", ".join(m["keeps"]) + " (everything else in the output is population data)")
+        if m.get("keeps") else None,
         f"model       {model['file']}  signature '{model['signature']}', {m['quantization']}, "
         f"in {model['input']['dtype']}{model['input']['shape']} -> out {model['output']['dtype']}{model['output']['shape']}",
     ]

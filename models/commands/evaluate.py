@@ -14,12 +14,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", action="store_true", help="also evaluate resampling and additive-noise baselines")
     p.add_argument("--no-raw", action="store_true", help="skip the raw-data reference row")
     p.add_argument("--no-attackers", action="store_true", help="frozen judges only (fast)")
+    p.add_argument("--no-frontier", action="store_true",
+                   help="skip the frontier (attackers on the kept features of raw data, for transforms that declare them)")
     p.add_argument("--out", default="evaluation-report", help="output folder (default: ./evaluation-report)")
 
 
 def run(args) -> int:
     from models.data import DataConfig, load_dataset
-    from models.evaluation import evaluate
+    from models.evaluation import evaluate, frontiers, label_only
     from models.judges import Judges
     from models.report import write
     from models.transforms import Identity, KerasRun, Noise, Resample
@@ -41,6 +43,9 @@ def run(args) -> int:
         print("nothing to evaluate")
         return 2
     reports = [evaluate(ds, judges, t, attackers=not args.no_attackers) for t in transforms]
+    reports.append(label_only(ds))
+    if not (args.no_attackers or args.no_frontier):
+        reports += frontiers(ds, [t for t in transforms if getattr(t, "keeps", ())])
     out = write(reports, args.out, ds, transforms)
     print((out / "report.md").read_text())
     print(f"report written to {out}/ (report.json, report.md, confusion.png, signals.png)")
