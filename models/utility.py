@@ -128,7 +128,8 @@ def label_only(train_raw: list[np.ndarray], train_activity: list[str], raw: list
             "valid": np.ones(n, bool), "steps": int(round(m["rate"] * r["minutes"])), "minutes": r["minutes"]})
     out = _score(ref, pred, [activity[i] for i in keep], required)
     out["shape_r_median"] = 0.0
-    out["notes"].append("shape: no waveform is sent, r undefined, reported 0.0")
+    out["notes"] = ["label only: every per-window prediction is constant within an activity, so its "
+                    "correlations are undefined, reported 0.0; no waveform is sent, so shape r is reported 0.0"]
     return out
 
 
@@ -190,8 +191,9 @@ def _shape_r(raw: np.ndarray, fwd: np.ndarray, window: int, valid: np.ndarray) -
 
 
 def plot_steps(raw: list[np.ndarray], forwarded: list[np.ndarray], fs: float, path, activity: list[str] | None = None,
-               recordings: int = 4, seconds: float = 12.0) -> None:
-    """PNG: forwarded vs raw |acc| over the first ``seconds`` of a few recordings, detected steps marked."""
+               recordings: int = 4, seconds: float = 12.0, window: int = 128) -> None:
+    """PNG: forwarded vs raw |acc| over the first ``seconds`` of a few recordings, detected steps marked
+    as ticks above the traces (raw grey, forwarded blue); the legends count the steps of the whole forwarded span."""
     from matplotlib.figure import Figure
 
     k = min(recordings, len(raw))
@@ -202,15 +204,17 @@ def plot_steps(raw: list[np.ndarray], forwarded: list[np.ndarray], fs: float, pa
     n = int(seconds * fs)
     for i, ax in enumerate(axes):
         t = np.arange(min(n, len(raw[i]))) / fs
-        for series, label, colour in ((raw[i], "raw", "0.55"), (forwarded[i], "forwarded", "tab:blue")):
-            acc = series[:len(t), ACC]
+        span = len(raw[i]) // window * window  # what a gateway forwards: full windows
+        top = np.nanmax(raw[i][:len(t), ACC]) * 1.08
+        for j, (series, label, colour) in enumerate(((raw[i], "raw", "0.45"), (forwarded[i], "forwarded", "tab:blue"))):
             steps = count_steps(series[:, ACC], fs)
-            ax.plot(t, acc, color=colour, lw=1, label=f"{label} ({len(steps)} steps in the recording)")
+            steps = steps[steps < span]
+            ax.plot(t, series[:len(t), ACC], color=colour, lw=1.6 - 0.6 * j, label=f"{label}: {len(steps)} steps")
             shown = steps[steps < len(t)]
-            ax.plot(t[shown], acc[shown], "v", color=colour, ms=5)
+            ax.plot(t[shown], np.full(len(shown), top * (1 + 0.12 * j)), "|", color=colour, ms=9, mew=2)
         name = activity[i] if activity else f"recording {i}"
         ax.set_title(name, loc="left", fontsize=9)
         ax.set_ylabel("|acc| (g)")
-        ax.legend(loc="upper right", fontsize=8)
-    axes[-1].set_xlabel("time (s); markers: steps found by analysis.steps.count_steps")
+        ax.legend(loc="lower right", fontsize=8)
+    axes[-1].set_xlabel("time (s); ticks: steps found by analysis.steps.count_steps")
     fig.savefig(path, dpi=110)
