@@ -13,7 +13,7 @@ from tests.test_steps import FS, synthetic_walk
 pytest.importorskip("lightgbm")
 
 
-def synthetic_dataset(subjects=8, seconds=30):
+def synthetic_dataset(subjects=6, seconds=24):
     """mag2 windows at stride 10: women step at ~125/min, men at ~95/min, each person a little apart."""
     rng = np.random.default_rng(0)
     parts = {k: [] for k in ("x", "activity", "subject", "gender", "trial", "recording")}
@@ -81,7 +81,7 @@ def test_frontier_attackers_read_gender_from_cadence(ds):
     from models.classifiers import ClassifierConfig
     from models.frontier import frontier_attacks
 
-    tiny = ClassifierConfig(filters=(8, 8), dense=8, epochs=2)
+    tiny = ClassifierConfig(filters=(8,), dense=8, epochs=1)
     cfg = AttackConfig(subsample=3, folds=2, nn=tiny, nn_identity=tiny, nn_unseen=tiny, gbt_rounds=20)
     res = frontier_attacks(ds, cfg, log=lambda *_: None)
     assert set(res) == {"identity", "gender_known", "gender_unseen"}
@@ -90,4 +90,4 @@ def test_frontier_attackers_read_gender_from_cadence(ds):
     # cadence separates the genders by 30 steps/min: the trees on step intervals must see it, known or not
     assert res["gender_known"]["gbt"] > 0.9 and res["gender_unseen"]["gbt"] > 0.9
     assert len(res["gender_unseen"]["majority_per_fold"]) == 2
-    assert res["identity"]["gbt"] > 1 / 8  # cadence also tells these 8 people apart, somewhat
+    assert res["identity"]["gbt"] > 2 / 6  # cadence also tells these 6 people apart, in part
