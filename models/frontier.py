@@ -24,8 +24,8 @@ import numpy as np
 
 from analysis.steps import MAX_STEP_INTERVAL_S, count_steps
 from models.attackers import AttackConfig, attack_known, attack_unseen_gender, attacker_families
-from models.data import Dataset, Windows, cut_windows
-from models.utility import ACC, recording_series
+from models.data import Dataset, Windows, cut_windows, recording_series
+from models.utility import ACC
 
 IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
 

@@ -1,7 +1,8 @@
 """Utility of forwarded data on continuous recordings: what a step-counting or activity app still gets.
 
 A gateway forwards non-overlapping windows, so utility is measured on each test recording as a
-gateway would forward it (windows concatenated, NaN rows where a window was dropped), against the raw
+gateway would forward it (windows concatenated, NaN rows where a window was dropped: see
+``models.transforms.forwarded``; recordings rebuilt by ``models.data.recording_series``), against the raw
 recording, with the independent step counter of ``analysis/steps.py`` run on both. Per-window
 quantities are compared *within* each activity: across activities any transform that keeps the label
 correlates well, and that is what ``label_only`` (the activity label alone, as per-activity medians
@@ -10,60 +11,13 @@ learned on train recordings) shows. Everything is scored over the recordings of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from analysis.steps import cadence_per_window, count_steps, steps_per_window
-from models.data import REQUIRED, Windows
+from models.data import REQUIRED
 
 ACC, GYRO = 1, 0  # mag2 channels: |rotationRate| (rad/s), |acc incl. gravity| (g)
 QUANTITIES = ("step_rate", "cadence", "enmo", "gyro")  # per-window, compared within each activity
-
-
-@dataclass
-class RecordingSeries:
-    """One recording's continuous feature series ``x [n, channels]`` and its labels."""
-
-    x: np.ndarray
-    activity: int  # index into the data set's activities
-    subject: int
-    gender: int
-    trial: int
-    recording: int
-
-
-def recording_series(w: Windows, stride: int) -> list[RecordingSeries]:
-    """Rebuild each recording's series from its stride-spaced windows (contiguous, in order, from 0).
-
-    The series ends at the last window's end: a recording's last < ``stride`` samples never made a
-    window and are not recovered. Windows that do not overlap as stride-spaced cuts of one series
-    (transformed, subsampled or shuffled windows) are refused.
-    """
-    out = []
-    bounds = np.flatnonzero(np.diff(np.r_[-1, w.recording, -1]) != 0)
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        x = w.x[a:b]
-        if len(x) > 1 and not np.array_equal(x[1:, :-stride], x[:-1, stride:]):
-            raise ValueError(f"recording {int(w.recording[a])}: its windows are not consecutive cuts at stride {stride}")
-        series = np.concatenate([x[0], x[1:, -stride:].reshape(-1, x.shape[2])]) if len(x) else x
-        out.append(RecordingSeries(series, int(w.activity[a]), int(w.subject[a]), int(w.gender[a]),
-                                   int(w.trial[a]), int(w.recording[a])))
-    return out
-
-
-def as_forwarded(series: np.ndarray, transform, window: int = 128) -> np.ndarray:
-    """What a gateway forwards for one recording: ``transform`` applied to its non-overlapping windows,
-    concatenated, the same length as ``series`` (the tail shorter than a window is never sent: NaN).
-
-    ``transform`` maps ``[k, window, channels]`` to the same shape, with NaN for a window it drops.
-    """
-    n = len(series) // window
-    out = np.full(series.shape, np.nan, dtype=np.float32)
-    if n:
-        body = np.asarray(transform(series[:n * window].reshape(n, window, -1)), dtype=np.float32)
-        out[:n * window] = body.reshape(n * window, -1)
-    return out
 
 
 def per_window(series: np.ndarray, fs: float, window: int, steps: np.ndarray | None = None) -> dict:

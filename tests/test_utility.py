@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.data import Windows, cut_windows
-from models.utility import as_forwarded, label_only, plot_steps, recording_series, utility_metrics
+from models.data import Windows, cut_windows, recording_series
+from models.transforms import forwarded
+from models.utility import label_only, plot_steps, utility_metrics
 from tests.test_steps import FS, synthetic_walk
 
 W = 128
@@ -48,7 +49,7 @@ def test_one_stored_window_per_activity_keeps_nothing_within_activities(data):
     """The label-only transform dressed as a window: every window of an activity replaced by one stored window."""
     (raw, acts), _ = data
     stored = {a: raw[acts.index(a)][W:2 * W] for a in set(acts)}
-    fwd = [as_forwarded(r, lambda w, a=a: np.broadcast_to(stored[a], w.shape)) for r, a in zip(raw, acts)]
+    fwd = [forwarded(lambda w, a=a: np.broadcast_to(stored[a], w.shape), r, W) for r, a in zip(raw, acts)]
     m = utility_metrics(raw, fwd, acts, FS)
     for q in ("enmo", "gyro"):  # exactly constant within an activity
         assert m[f"{q}_r"]["within"] == 0.0
@@ -82,7 +83,7 @@ def test_dropped_windows_are_nan_rows_and_cost_their_steps(data):
         out[::3] = np.nan
         return out
 
-    fwd = [as_forwarded(r, drop_every_third) for r in raw]
+    fwd = [forwarded(drop_every_third, r, W) for r in raw]
     assert all(f.shape == r.shape for f, r in zip(fwd, raw))
     assert all(np.isnan(f[len(f) // W * W:]).all() for f in fwd)  # the tail is never sent
     m = utility_metrics(raw, fwd, acts, FS)
@@ -120,17 +121,15 @@ def test_recording_series_rebuilds_the_continuous_recordings():
     rebuilt = recording_series(w, stride=10)
     assert [r.recording for r in rebuilt] == [3, 4, 9] and [r.activity for r in rebuilt] == [2, 0, 1]
     assert [r.subject for r in rebuilt] == [5, 6, 7] and [r.trial for r in rebuilt] == [11, 12, 13]
+    assert [r.first for r in rebuilt] == [0, n[0], n[0] + n[1]] and [r.windows for r in rebuilt] == n
     for s, r in zip(series, rebuilt):
         k = (len(s) - W) // 10 * 10 + W  # up to the end of the last window
         np.testing.assert_array_equal(r.x, s[:k])
-    shuffled = w.select(np.r_[1, 0, 2:len(w)])
-    with pytest.raises(ValueError, match="not consecutive cuts at stride 10"):
-        recording_series(shuffled, stride=10)
 
 
 def test_plot_steps_writes_a_png(data, tmp_path):
     (raw, acts), _ = data
-    fwd = [as_forwarded(r, lambda w: w) for r in raw]
+    fwd = [forwarded(lambda w: w, r, W) for r in raw]
     path = tmp_path / "steps.png"
     plot_steps(raw, fwd, FS, path, activity=acts, recordings=3)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
