@@ -74,15 +74,24 @@ def steps_per_window(steps: np.ndarray, n_samples: int, window: int) -> np.ndarr
 def cadence_per_window(steps: np.ndarray, n_samples: int, fs: float, window: int) -> np.ndarray:
     """Steps/min in each full non-overlapping window, from step intervals rather than counts.
 
-    Each sample between two consecutive steps gets the rate of that interval (60 fs / interval),
-    samples in a gap over 2 s or outside the first/last step get 0, and a window's cadence is the mean
-    over its samples. Unlike counting steps in 2.56 s (23 steps/min per step), this varies smoothly, so a
-    step moved by a few samples across a window edge changes it by little.
+    Each sample between two consecutive steps gets the rate of that interval (60 fs / interval), samples
+    in a gap over 2 s get 0, and a window's cadence is the mean over its samples. Samples before the first
+    step and after the last get the rate of the first / last interval when that step is within 2 s of the
+    stream's edge (a walk under way when the recording starts), else 0. Unlike counting steps in 2.56 s
+    (23 steps/min per step), this varies smoothly: a step moved by a few samples across a window edge
+    changes it by little.
     """
     n_windows = n_samples // window
     rate = np.zeros(n_windows * window)
     steps = np.unique(np.asarray(steps, dtype=np.int64))
+    longest = MAX_STEP_INTERVAL_S * fs
     for a, b in zip(steps[:-1], steps[1:]):
-        if b - a <= MAX_STEP_INTERVAL_S * fs:
+        if b - a <= longest:
             rate[max(a, 0):min(b, len(rate))] = 60.0 * fs / (b - a)
+    if len(steps) > 1:
+        first, last = steps[1] - steps[0], steps[-1] - steps[-2]
+        if steps[0] <= longest and first <= longest:
+            rate[:max(steps[0], 0)] = 60.0 * fs / first
+        if n_samples - steps[-1] <= longest and last <= longest:
+            rate[max(steps[-1], 0):] = 60.0 * fs / last
     return rate.reshape(n_windows, window).mean(axis=1) if n_windows else np.zeros(0)

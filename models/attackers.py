@@ -32,14 +32,15 @@ class AttackConfig:
     seed: int = 0
 
 
-def gbt_predict(x_train, y_train, x_test, n_classes: int, cfg: AttackConfig) -> np.ndarray:
+def gbt_predict(x_train, y_train, x_test, n_classes: int, cfg: AttackConfig, features=window_features) -> np.ndarray:
+    """Trees on ``features(windows)``: statistical/spectral ones by default (``models/frontier.py`` passes its own)."""
     import lightgbm as lgb
 
     model = lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=cfg.gbt_learning_rate, num_leaves=31,
                                subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
                                class_weight="balanced", random_state=cfg.seed, n_jobs=2, verbose=-1)
-    model.fit(window_features(x_train), y_train)
-    return model.predict(window_features(x_test))
+    model.fit(features(x_train), y_train)
+    return model.predict(features(x_test))
 
 
 def nn_predict(x_train, y_train, x_test, n_classes: int, mean, std, cfg: ClassifierConfig) -> np.ndarray:
@@ -58,34 +59,45 @@ def subject_folds(subjects: np.ndarray, genders: dict[int, int], k: int) -> list
     return [np.array(f) for f in folds]
 
 
-def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=print) -> dict:
-    """Accuracy of each attacker family on each inference, after retraining on transformed data."""
-    results: dict = {}
-    families = {
+def attacker_families(ds: Dataset, cfg: AttackConfig, features=window_features) -> dict:
+    """``{family: fn(x_train, y_train, x_test, n_classes, nn_config) -> predictions}``: the CNN and the trees."""
+    return {
         "nn": lambda xtr, ytr, xte, n, c: nn_predict(xtr, ytr, xte, n, ds.mean, ds.std, c),
-        "gbt": lambda xtr, ytr, xte, n, c: gbt_predict(xtr, ytr, xte, n, cfg),
+        "gbt": lambda xtr, ytr, xte, n, c: gbt_predict(xtr, ytr, xte, n, cfg, features),
     }
 
-    def split(activities, label):
-        sub = ds.restrict(activities)
-        tr, te = sub.train, sub.test
-        keep = np.arange(len(tr)) % cfg.subsample == 0  # after the transform: it may need the neighbours
-        return (apply(transform, tr, ds.config.stride)[keep], getattr(tr, label)[keep],
-                apply(transform, te, ds.config.stride), getattr(te, label))
 
+def _split(ds: Dataset, transform, cfg: AttackConfig, activities, label):
+    sub = ds.restrict(activities)
+    tr, te = sub.train, sub.test
+    keep = np.arange(len(tr)) % cfg.subsample == 0  # after the transform: it may need the neighbours
+    return (apply(transform, tr, ds.config.stride)[keep], getattr(tr, label)[keep],
+            apply(transform, te, ds.config.stride), getattr(te, label))
+
+
+def attack_known(ds: Dataset, transform, cfg: AttackConfig, families: dict, log=print) -> dict:
+    """Identity (moving activities) and gender of known people (required activities), trial split."""
+    results: dict = {}
     for name, activities, label, n, nn_cfg in (
         ("identity", MOVING, "subject", N_SUBJECTS, cfg.nn_identity),
         ("gender_known", REQUIRED, "gender", 2, cfg.nn),
     ):
-        xtr, ytr, xte, yte = split(activities, label)
+        xtr, ytr, xte, yte = _split(ds, transform, cfg, activities, label)
         results[name] = {}
         for fam, fn in families.items():
             acc = float((fn(xtr, ytr, xte, n, nn_cfg) == yte).mean())
             results[name][fam] = acc
             log(f"  attacker {fam} {name}: {acc:.4f}")
+    return results
+
+
+def run_attacks(ds: Dataset, transform, cfg: AttackConfig = AttackConfig(), log=print) -> dict:
+    """Accuracy of each attacker family on each inference, after retraining on transformed data."""
+    families = attacker_families(ds, cfg)
+    results = attack_known(ds, transform, cfg, families, log)
 
     # utility for a server that retrains too: activity of the moving windows, CNN retrained on transformed data
-    xtr, ytr, xte, yte = split(MOVING, "activity")
+    xtr, ytr, xte, yte = _split(ds, transform, cfg, MOVING, "activity")
     results["activity_retrained"] = {"nn": float((families["nn"](xtr, ytr, xte, len(MOVING), cfg.nn) == yte).mean())}
     log(f"  activity (moving) retrained nn: {results['activity_retrained']['nn']:.4f}")
     results["gender_unseen"] = attack_unseen_gender(ds, transform, cfg, families)

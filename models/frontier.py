@@ -1,0 +1,123 @@
+"""The frontier: what the declared kept features alone leak, the floor for any transform that keeps them.
+
+A transform whose output keeps the activity and the wearer's step timing (issue 12) cannot leak less
+than attackers that are handed exactly those features, computed from the *raw* data: the activity
+label (a sensitive activity shown as its neutral one) and the step events found by the evaluation's
+own counter (``analysis.steps.count_steps``) on each raw continuous recording, so steps near a
+window's edges are found with their context. Each stride-10 window becomes a view ``[window, 3 + A]``:
+
+- channel 0: step impulse train (1 at a step sample),
+- channels 1-2: cos, sin of the step phase (0 -> 2 pi linearly from one step to the next; 0, 0 where no
+  phase is defined: before the first step, after the last, across a gap over 2 s),
+- channels 3..: the activity one-hot, constant over the window.
+
+The CNN attackers read the view (mean 0 / std 1: it is already in unit scale); the trees read summary
+statistics of the same view (``summary_features``). The three attacks, configs and families are those of
+``models/attackers.py``, so a transform's adaptive attackers and its frontier are directly comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from analysis.steps import MAX_STEP_INTERVAL_S, count_steps
+from models.attackers import AttackConfig, attack_known, attack_unseen_gender, attacker_families
+from models.data import Dataset, Windows, cut_windows, recording_series
+from models.utility import ACC
+
+IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
+
+
+def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """``[n, 3]``: impulse train, cos and sin of the step phase, for one continuous recording."""
+    out = np.zeros((n, 3), np.float32)
+    steps = np.unique(np.asarray(steps, np.int64))
+    steps = steps[(steps >= 0) & (steps < n)]
+    out[steps, IMPULSE] = 1.0
+    for a, b in zip(steps[:-1], steps[1:]):
+        if b - a <= MAX_STEP_INTERVAL_S * fs:
+            phi = 2 * np.pi * np.arange(b - a) / (b - a)
+            out[a:b, COS], out[a:b, SIN] = np.cos(phi), np.sin(phi)
+    return out
+
+
+def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
+               neutral: dict[str, str] | None = None) -> np.ndarray:
+    """``[n, window, 3 + len(activities)]`` kept-feature views of raw mag2 windows ``w`` (in their order)."""
+    neutral = neutral or {}
+    shown = np.array([activities.index(neutral.get(a, a)) for a in activities])
+    window = w.x.shape[1]
+    views = []
+    for rec in recording_series(w, stride):
+        steps = count_steps(rec.x[:, ACC], fs)
+        timing = cut_windows(step_channels(steps, len(rec.x), fs), window, stride)
+        onehot = np.zeros((len(timing), window, len(activities)), np.float32)
+        onehot[:, :, shown[rec.activity]] = 1.0
+        views.append(np.concatenate([timing, onehot], axis=2))
+    out = np.concatenate(views) if views else np.zeros((0, window, 3 + len(activities)), np.float32)
+    if len(out) != len(w):
+        raise ValueError(f"{len(w)} windows but {len(out)} rebuilt from their recordings at stride {stride}")
+    return out
+
+
+def summary_features(views: np.ndarray) -> np.ndarray:
+    """Per view: activity, number of steps, mean/std/min/max step interval (samples), offset of the first step.
+
+    Intervals are all those overlapping the window: between its steps from the impulses, and the two cut
+    by its edges from the phase (it grows by 2 pi / interval per sample from 0 at a step). NaN where
+    undefined (LightGBM treats it as missing). Vectorised: it runs on every attacker's train and test set.
+    """
+    n, window, _ = views.shape
+    imp = views[:, :, IMPULSE] > 0.5
+    has = imp.any(axis=1)
+    first = np.where(has, imp.argmax(axis=1), -1)
+    last = np.where(has, window - 1 - imp[:, ::-1].argmax(axis=1), -1)
+    iv = np.full((n, window + 2), np.nan)
+    rows, cols = np.nonzero(imp)
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # index of each step within its window
+    pair = np.flatnonzero(rows[1:] == rows[:-1])
+    iv[rows[pair], rank[pair]] = cols[pair + 1] - cols[pair]
+    ends = views[:, [0, -1]]  # the phase is only needed where the window starts and ends
+    phase = np.mod(np.arctan2(ends[:, :, SIN], ends[:, :, COS]), 2 * np.pi)
+    defined = ends[:, :, COS] ** 2 + ends[:, :, SIN] ** 2 > 0.5
+    ok = has & defined[:, 0] & (phase[:, 0] > 1e-6)  # inside an interval when the window starts
+    iv[ok, window] = first[ok] / (1 - phase[ok, 0] / (2 * np.pi))
+    ok = has & defined[:, -1] & (last < window - 1) & (phase[:, -1] > 1e-6)  # ... when it ends
+    iv[ok, window + 1] = 2 * np.pi * (window - 1 - last[ok]) / phase[ok, -1]
+    out = np.full((n, 7), np.nan, np.float32)
+    out[:, 0] = views[:, 0, ONEHOT:].argmax(axis=1)
+    out[:, 1] = imp.sum(axis=1)
+    some = ~np.isnan(iv).all(axis=1)
+    out[some, 2] = np.nanmean(iv[some], axis=1)
+    out[some, 3] = np.nanstd(iv[some], axis=1)
+    out[some, 4] = np.nanmin(iv[some], axis=1)
+    out[some, 5] = np.nanmax(iv[some], axis=1)
+    out[has, 6] = first[has]
+    return out
+
+
+def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None) -> Dataset:
+    """``ds`` with each window replaced by its kept-feature view (unit scale: mean 0, std 1)."""
+    views = {split: kept_views(getattr(ds, split), ds.activities, ds.config.stride, ds.sample_rate, neutral)
+             for split in ("train", "test")}
+    k = views["train"].shape[2]
+    return replace(ds, train=ds.train.with_x(views["train"]), test=ds.test.with_x(views["test"]),
+                   mean=np.zeros(k, np.float32), std=np.ones(k, np.float32))
+
+
+def frontier_attacks(ds: Dataset, cfg: AttackConfig = AttackConfig(), log=print,
+                     neutral: dict[str, str] | None = None) -> dict:
+    """identity / gender_known / gender_unseen of ``run_attacks``, for attackers that see only the kept features.
+
+    ``ds`` holds raw mag2 windows at the data config's stride; ``neutral`` maps a sensitive activity to the
+    one it is shown as (e.g. ``{"jog": "std"}``).
+    """
+    kept = kept_dataset(ds, neutral)
+    families = attacker_families(kept, cfg, features=summary_features)
+    same = lambda x: x  # noqa: E731  the views are the data
+    results = attack_known(kept, same, cfg, families, log)
+    results["gender_unseen"] = attack_unseen_gender(kept, same, cfg, families)
+    log(f"  frontier gender_unseen: {results['gender_unseen']}")
+    return results

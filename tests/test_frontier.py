@@ -1,0 +1,93 @@
+"""The frontier attackers (models/frontier.py) on synthetic walks whose cadence gives the gender away."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.steps import count_steps
+from models.data import ACTIVITIES, DataConfig, Dataset, Windows, cut_windows
+from models.frontier import kept_views, step_channels, summary_features
+from tests.test_steps import FS, synthetic_walk
+
+pytest.importorskip("lightgbm")
+
+
+def synthetic_dataset(subjects=6, seconds=24):
+    """mag2 windows at stride 10: women step at ~125/min, men at ~95/min, each person a little apart."""
+    rng = np.random.default_rng(0)
+    parts = {k: [] for k in ("x", "activity", "subject", "gender", "trial", "recording")}
+    rec = 0
+    for s in range(subjects):
+        gender = s % 2
+        cadence = (95 if gender else 125) + 3 * (s // 2)
+        for act in ("dws", "ups", "wlk", "jog"):
+            for trial in (1, 2, 11):
+                acc, _ = synthetic_walk((cadence + (40 if act == "jog" else 0),), (seconds,), (0.6,),
+                                        seed=int(rng.integers(1 << 30)))
+                series = np.stack([np.abs(acc - 1), acc], axis=1).astype(np.float32)
+                w = cut_windows(series, 128, 10)
+                for k, v in (("x", w), ("activity", ACTIVITIES.index(act)), ("subject", s), ("gender", gender),
+                             ("trial", trial), ("recording", rec)):
+                    parts[k].append(v if k == "x" else np.full(len(w), v))
+                rec += 1
+    allw = Windows(**{k: np.concatenate(v) for k, v in parts.items()})
+    test = allw.trial == 11
+    train = allw.select(~test)
+    return Dataset(DataConfig(), None, train, allw.select(test), train.x.mean((0, 1)), train.x.std((0, 1)),
+                   "synthetic", subjects={})
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return synthetic_dataset()
+
+
+def test_views_carry_the_raw_step_events_and_the_shown_activity(ds):
+    views = kept_views(ds.test, ACTIVITIES, 10, FS, neutral={"jog": "std"})
+    assert views.shape == (len(ds.test), 128, 3 + len(ACTIVITIES))
+    first = ds.test.recording == ds.test.recording[0]
+    series = np.concatenate([ds.test.x[first][0], ds.test.x[first][1:, -10:].reshape(-1, 2)])
+    steps = count_steps(series[:, 1], FS)
+    j = 7  # a window in the middle of the first recording: its impulses are the recording's steps in it
+    inside = steps[(steps >= 10 * j) & (steps < 10 * j + 128)] - 10 * j
+    np.testing.assert_array_equal(np.flatnonzero(views[first][j, :, 0]), inside)
+    norm = views[..., 1] ** 2 + views[..., 2] ** 2
+    assert np.allclose(norm[norm > 0], 1.0, atol=1e-5)
+    shown = views[:, 0, 3:].argmax(1)
+    names = np.array(ACTIVITIES)[ds.test.activity]
+    assert (shown[names == "jog"] == ACTIVITIES.index("std")).all()
+    assert (shown[names == "wlk"] == ACTIVITIES.index("wlk")).all()
+
+
+def test_summary_features_read_intervals_across_the_window_edges():
+    steps = np.array([0, 20, 50, 80, 110, 150, 180])  # intervals 20, 30, 30, 30, 40, 30
+    timing = step_channels(steps, 200, FS)
+    view = np.concatenate([timing[30:158], np.zeros((128, 5), np.float32)], axis=1)  # window [30, 158)
+    view[:, 3 + 2] = 1.0
+    f = summary_features(view[None])[0]
+    assert f[0] == 2 and f[1] == 4  # wlk, steps at 50, 80, 110, 150
+    iv = [30, 30, 30, 40, 30]  # 20-50 cut by the start, three inside, 150-180 cut by the end
+    np.testing.assert_allclose(f[2:6], [np.mean(iv), np.std(iv), 30, 40], rtol=1e-4)
+    assert f[6] == 20
+    empty = summary_features(np.zeros((1, 128, 8), np.float32))[0]
+    assert empty[1] == 0 and np.isnan(empty[2:]).all()
+
+
+@pytest.mark.timeout(600)
+def test_frontier_attackers_read_gender_from_cadence(ds):
+    pytest.importorskip("tensorflow")
+    from models.attackers import AttackConfig
+    from models.classifiers import ClassifierConfig
+    from models.frontier import frontier_attacks
+
+    tiny = ClassifierConfig(filters=(8,), dense=8, epochs=1)
+    cfg = AttackConfig(subsample=3, folds=2, nn=tiny, nn_identity=tiny, nn_unseen=tiny, gbt_rounds=20)
+    res = frontier_attacks(ds, cfg, log=lambda *_: None)
+    assert set(res) == {"identity", "gender_known", "gender_unseen"}
+    for name in res:
+        assert all(0.0 <= res[name][fam] <= 1.0 for fam in ("nn", "gbt"))
+    # cadence separates the genders by 30 steps/min: the trees on step intervals must see it, known or not
+    assert res["gender_known"]["gbt"] > 0.9 and res["gender_unseen"]["gbt"] > 0.9
+    assert len(res["gender_unseen"]["majority_per_fold"]) == 2
+    assert res["identity"]["gbt"] > 2 / 6  # cadence also tells these 6 people apart, in part
