@@ -265,3 +265,62 @@ def test_wearables_to_parquet_exactly_once_across_broker_and_receiver_restarts(t
         seqs = sorted(r["seq"] for r in rows if r["device_id"] == device)
         assert seqs == list(range(len(seqs))) and len(seqs) > 10
     print(f"\nreceiver e2e: {accepted} windows stored once each; {summary.group(0)}")
+
+
+# -- analyse ------------------------------------------------------------------------------------------
+
+
+def _clip_windows(name="subject_5.csv", device="wrist", drop=()):
+    from edge_runtime.features import MAG2
+    from edge_runtime.recording import load_samples
+
+    x = MAG2.from_raw(load_samples(CLIPS / name).raw).astype(np.float32)
+    n = len(x) // 128
+    out = [TransformedWindow(device, k, k * 2.56, 50.0, MAG2.channels, MAG2.units, x[k * 128:(k + 1) * 128], "b", "1")
+           for k in range(n) if k not in drop]
+    return x[: n * 128], out
+
+
+def test_analyse_gives_the_raw_streams_figures_for_untransformed_windows_and_skips_gaps(tmp_path, capsys):
+    from edge_runtime.cli import main
+    from receiver.analyse import analyse_store, figures, stream_from_windows
+
+    raw, windows = _clip_windows()
+    _, gappy = _clip_windows("subject_9.csv", device="ankle", drop={3, 4})
+    store = WindowStore(tmp_path)
+    store.accept([received(w) for w in windows + gappy])
+    store.flush()
+    store.close()
+    days = {d.device_id: d for d in analyse_store(tmp_path)}
+    want = figures(raw, 50.0, 128, windows[0].channels)
+    assert days["wrist"].figures == want and days["wrist"].windows == len(windows)
+    assert want.steps > 50 and 0 < want.active_minutes < want.minutes
+    assert set(want.activity_minutes) == {"dws", "jog", "std", "ups", "wlk"} and want.activity_minutes["jog"] > 0
+    # a gap of two windows: NaN there, so no step is counted across it and 2 windows fewer are covered
+    stream = stream_from_windows(np.array([w.start_time for w in gappy]), [w.values for w in gappy], 50.0)
+    assert np.isnan(stream[3 * 128:5 * 128]).all() and np.isfinite(stream[:3 * 128]).all()
+    assert days["ankle"].figures.minutes == pytest.approx((len(gappy) * 128) / 50 / 60, abs=0.01)
+    assert main(["analyse", "--store", str(tmp_path), "--json", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"from {len(windows) + len(gappy)} stored windows" in out
+    assert re.search(rf"wrist \d{{4}}-\d\d-\d\d +{want.minutes:.2f} +{want.steps} ", out), out
+    assert main(["analyse", "--store", str(tmp_path / "empty")]) == 2
+    assert "no stored windows" in capsys.readouterr().err
+
+
+def test_receive_without_a_source_or_with_a_bad_trust_is_a_one_line_error(tmp_path):
+    for argv, message in ((["--store", str(tmp_path)], "give --mqtt URL and/or --http HOST:PORT"),
+                          (["--store", str(tmp_path), "--http", "127.0.0.1:0", "--trust", "nope"],
+                           "must be BUNDLE_ID@VERSION"),
+                          (["--store", str(tmp_path), "--mqtt", "http://x"], "must look like mqtt://HOST")):
+        proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "receive", *argv], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_the_device_runtime_never_imports_the_receiver():
+    code = ("import sys, edge_runtime.gateway.daemon, edge_runtime.engine, edge_runtime.sinks.mqtt, "
+            "edge_runtime.sinks.http, edge_runtime.sinks.formats\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'receiver', 'pyarrow', 'analysis', 'scipy'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
