@@ -27,6 +27,7 @@ class HttpSource:
             raise UserError(f"--http {listen!r}: must be HOST:PORT, e.g. 0.0.0.0:8080")
         self.receiver = receiver
         self.requests = 0
+        self.refused_bodies = 0  # answered 4xx: nothing of them stored, the gateway keeps and resends them
         source = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +42,7 @@ class HttpSource:
                     else:
                         payloads = [line for line in body.splitlines() if line.strip()]
                 except binary.FormatError as exc:
+                    source.refused_bodies += 1
                     return self._answer(400, str(exc))
                 try:
                     out = source.receiver.handle(payloads, source=f"http {self.client_address[0]}",
@@ -49,6 +51,8 @@ class HttpSource:
                     log.error("could not store a POSTed batch: %r", exc)
                     return self._answer(503, "cannot store now")
                 source.requests += 1
+                if out.refused:
+                    source.refused_bodies += 1
                 if out.malformed:
                     return self._answer(400, out.malformed[0][0])
                 if out.untrusted:

@@ -23,6 +23,7 @@ from edge_runtime.bundle import load_bundle, output_quantization  # noqa: E402
 from edge_runtime.errors import UserError  # noqa: E402
 from edge_runtime.record import TransformedWindow  # noqa: E402
 from edge_runtime.sinks.base import SinkUnavailable  # noqa: E402
+from edge_runtime.sinks import binary  # noqa: E402
 from edge_runtime.sinks.binary import codec_for  # noqa: E402
 from edge_runtime.sinks.envelope import Envelope  # noqa: E402
 from edge_runtime.sinks.formats import BinaryEncoder  # noqa: E402
@@ -150,12 +151,23 @@ def test_http_gets_binary_batches_and_refuses_untrusted_ones_so_the_gateway_keep
             asyncio.run(sink.send(batch[2:] + later))
         trusted.add(("new", "2"))  # the operator trusts the new bundle; the gateway's retry gets through
         asyncio.run(sink.send(batch[2:] + later))
+        # a format = "json" sink's NDJSON bodies are read too
+        asyncio.run(HttpSink("json", HttpSettings(url=f"http://127.0.0.1:{http.port}/")).send(
+            [Envelope.wrap(window(seq=11)), batch[0]]))
+        import urllib.error
+        import urllib.request
+
+        for body, ctype in ((b'{"id": "x"}\n', "application/x-ndjson"), (b"EW\x01junk", binary.CONTENT_TYPE)):
+            req = urllib.request.Request(f"http://127.0.0.1:{http.port}/", data=body, headers={"Content-Type": ctype})
+            with pytest.raises(urllib.error.HTTPError, match="400"):
+                urllib.request.urlopen(req, timeout=5)
     finally:
         http.stop()
     t = store.totals()
-    assert (t.stored, t.duplicates, t.untrusted) == (5, 4, 0)
+    assert (t.stored, t.duplicates, t.untrusted, t.malformed) == (6, 5, 0, 0)
+    assert http.refused_bodies == 3  # the untrusted batch and the two malformed bodies: refused, not stored
     store.flush()
-    assert sorted(r["seq"] for r in read_windows(tmp_path / "store").to_pylist()) == [0, 1, 2, 3, 10]
+    assert sorted(r["seq"] for r in read_windows(tmp_path / "store").to_pylist()) == [0, 1, 2, 3, 10, 11]
     store.close()
 
 

@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _line(what: str, t, start, sources) -> str:
     waits = sum(getattr(s, "queue_full_waits", 0) for s in sources)
+    refused = sum(getattr(s, "refused_bodies", 0) for s in sources)
     return (f"receive: {what}: stored={t.stored} (this run {t.stored - start.stored}) "
             f"duplicates={t.duplicates} (this run {t.duplicates - start.duplicates}) untrusted={t.untrusted} "
             f"malformed={t.malformed} pending={t.pending} files={t.files} devices={t.devices}"
-            + (f" queue_full_waits={waits}" if waits else ""))
+            + (f" queue_full_waits={waits}" if waits else "") + (f" http_refused={refused}" if refused else ""))
