@@ -265,7 +265,7 @@ def uplink(bundle) -> dict[str, Any]:
     engine, windows = Engine(bundle), []
     for i, clip in enumerate(("subject_5.csv", "subject_9.csv")):
         rec = load_samples(Path(__file__).resolve().parent.parent / "clips" / clip)
-        windows += engine.push(f"wearable-{i + 1}", rec.t, rec.raw)
+        windows += engine.push(f"wearable-{i + 1}", rec.t, rec.raw) + engine.flush(f"wearable-{i + 1}")
     values = np.stack([w.values for w in windows])
     spec = output_quantization(bundle)
     step = spec.scale if spec is not None else None
