@@ -515,3 +515,38 @@ def embedded_manifest(data: bytes) -> dict[str, Any]:
         return json.loads(md[METADATA_NAME].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"the embedded '{METADATA_NAME}' is not valid JSON ({exc})") from None
+
+
+_DEQUANTIZE = 6  # TFLite BuiltinOperator.DEQUANTIZE
+
+
+def read_tflite_output_quantization(data: bytes) -> dict[str, list[TensorSpec | None]]:
+    """``{signature key: [spec per output]}``: the integer tensor each output's values come from.
+
+    For integer I/O that is the output itself; for float I/O of an integer-quantized model it is
+    the input of the ``DEQUANTIZE`` that produces the output, whose scale is the step between the
+    values the model can emit. ``None`` for an output computed in float (no step).
+    """
+    model = _model_table(data)
+    codes = [max(c.scalar(0, "b", 0), c.scalar(3, "i", 0)) for c in model.tables(1)]
+    subgraphs = model.tables(2)
+    out: dict[str, list[TensorSpec | None]] = {}
+    for sig in model.tables(7):
+        sub = subgraphs[sig.scalar(4, "I", 0)]
+        producers = {o: op for op in sub.tables(3) for o in op.vector(2, "i")}
+        specs: list[TensorSpec | None] = []
+        for tm in sig.tables(1):
+            index = tm.scalar(1, "I", 0)
+            spec = _tensor(sub, index)
+            op = producers.get(index)
+            if spec.dtype == "float32" and op is not None and codes[op.scalar(0, "I", 0)] == _DEQUANTIZE:
+                spec = _tensor(sub, op.vector(1, "i")[0])
+            specs.append(spec if spec.dtype in ("int8", "uint8", "int16") and spec.scale else None)
+        out[sig.string(2) or ""] = specs
+    return out
+
+
+def output_quantization(bundle: Bundle) -> TensorSpec | None:
+    """The integer tensor behind a bundle's output (see :func:`read_tflite_output_quantization`)."""
+    specs = read_tflite_output_quantization(bundle.read_model()).get(bundle.signature) or [None]
+    return specs[0]

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transform": ("edge_runtime.commands.transform", "transform a dataset offline with a bundle (.npy, CSV, MotionSense)"),
     "inspect": ("edge_runtime.commands.inspect", "print a bundle's verified manifest"),
     "benchmark": ("edge_runtime.commands.benchmark", "per-window cost, memory, cold start and throughput ratios"),
+    "receive": ("receiver.commands.receive", "server side: store what gateways forward (MQTT/HTTP) as Parquet, once each"),
+    "analyse": ("receiver.commands.analyse", "server side: steps and activity minutes per device and day from stored windows"),
     "capture": ("firmware_bridge.commands.capture", "record raw samples from a wearable to CSV (never forwards)"),
     "emulate": ("firmware_bridge.commands.emulate", "run an emulated wearable streaming a recording over BLE"),
     "evaluate": ("models.commands.evaluate", "privacy/utility report: judges, adaptive attackers, fidelity"),

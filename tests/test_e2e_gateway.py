@@ -11,7 +11,6 @@ and the daemon's memory stayed flat.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -20,13 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from edge_runtime.sinks import binary
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
 from mqtt_broker import Subscriber, free_port, mosquitto  # noqa: F401  (fixture)
 from test_gateway_support import Daemon, gateway_files, metric, scrape
-
-RECORD_KEYS = {"device_id", "seq", "start_time", "sample_rate", "channels", "units", "values", "bundle_id",
-               "bundle_version"}
 
 
 class Wearable:
@@ -166,31 +163,29 @@ def test_faults_end_to_end_lose_nothing_accepted_and_leak_nothing_raw(tmp_path, 
     with Spool(spool_path) as spool:
         st = spool.stats("broker")
     assert st.records == 0 and st.dropped == 0
-    assert sub.wait_for(lambda m: len({json.loads(p)["id"] for _, p in m}) >= st.spooled, 30)
+    assert sub.wait_for(lambda m: len({Envelope.parse(p)[0] for _, p in m}) >= st.spooled, 30)
     messages = sub.snapshot()
     sub.close()
-    ids = {json.loads(p)["id"] for _, p in messages}
+    parsed = [(topic, payload, *Envelope.parse(payload)) for topic, payload in messages]
+    ids = {i for _, _, i, _ in parsed}
     assert len(ids) == st.spooled, f"broker has {len(ids)} distinct records, the spool accepted {st.spooled}"
     # one (device, seq) per record, across the daemon's restart too: each device's sequence continued
-    by_id = {json.loads(p)["id"]: json.loads(p)["window"] for _, p in messages}
-    pairs = [(w["device_id"], int(w["seq"])) for w in by_id.values()]
+    by_id = {i: w for _, _, i, w in parsed}
+    pairs = [(w.device_id, w.seq) for w in by_id.values()]
     assert len(set(pairs)) == len(pairs)
     for device in ("wrist", "ankle"):
         seqs = sorted(q for d, q in pairs if d == device)
         assert seqs == list(range(len(seqs))), f"{device}: gaps in the sequence"
     archived = {Envelope.parse(l)[0] for l in archive.read_bytes().splitlines()}
     assert archived <= ids and len(archived) >= st.spooled - 40  # the archive misses at most the kill's tail
-    # -- nothing raw reached the broker ---------------------------------------------------------
+    # -- nothing raw reached the broker: binary envelopes (the network default) of transformed windows --
     sizes = set()
-    for topic, payload in messages:
-        d = json.loads(payload)
-        assert set(d) == {"id", "window"} and set(d["window"]) == RECORD_KEYS
-        w = d["window"]
-        assert topic == f"wearables/{w['device_id']}/windows" and w["device_id"] in ("wrist", "ankle")
-        assert w["channels"] == ["gyro_magnitude", "acc_magnitude"] and len(w["values"]) == 128
-        assert all(len(row) == 2 for row in w["values"])
-        assert w["bundle_id"] == "test-bundle"
-        sizes.add(len(payload) - len(w["device_id"]) * 2)  # the id appears in the topic too, not the payload
+    for topic, payload, _, w in parsed:
+        assert payload[:2] == binary.MAGIC
+        assert topic == f"wearables/{w.device_id}/windows" and w.device_id in ("wrist", "ankle")
+        assert w.channels == ("gyro_magnitude", "acc_magnitude") and w.values.shape == (128, 2)
+        assert w.bundle_id == "test-bundle"
+        sizes.add(len(payload) - len(w.device_id))  # the id's length is the only per-device difference
     assert len(sizes) == 1, "every record must encode to the same size"
     print(f"\ne2e: {st.spooled} records accepted and delivered, {len(messages)} messages on the broker "
           f"({len(messages) - len(ids)} redelivered duplicates), daemon RSS MB {[round(x, 1) for x in rss]}")

@@ -44,8 +44,14 @@ def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys)
     assert res["memory"]["engine_peak_rss_mb"] > 0
     assert res["memory"]["engine_process_imported_tensorflow"] is False
     assert any("--no-tensorflow" in s for s in res["skipped"])
-    assert set(res["goals"]) == {"window_step_overhead", "engine_overhead", "streams_per_core"}
+    assert set(res["goals"]) == {"window_step_overhead", "engine_overhead", "streams_per_core", "uplink_reduction"}
+    i8_up, f32_up = res["uplink"]
+    assert i8_up["chosen"] == "int8" and i8_up["binary"]["int8"]["max_abs_error"] < i8_up["output_step"]
+    assert f32_up["chosen"] == "float16" and f32_up["output_step"] is None
+    assert i8_up["binary_bytes_per_record"] < f32_up["binary_bytes_per_record"] < f32_up["json_bytes_per_record"]
+    assert i8_up["binary_bytes_per_day"] == pytest.approx(i8_up["binary_bytes_per_record"] * 86400 / 2.56, rel=1e-3)
     md = (tmp_path / "b.md").read_text()
+    assert "binary int8 **(chosen)**" in md
     assert "| goal | target | measured | met |" in md and "skipped" in md and "Machine:" in md
 
 

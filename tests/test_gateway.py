@@ -208,7 +208,7 @@ def test_sink_outage_spools_and_sigterm_drain_leaves_the_rest_on_disk(tmp_path):
         assert ids[: len(waiting)] == [r.envelope.id for r in waiting]
         assert len(ids) == len(waiting) + gw2.accepted
         # the device's sequence continues across the restart: 0..N-1 from the first run, then N..
-        seqs = [Envelope.parse(line)[1].seq for body in c2.bodies for line in body.splitlines()]
+        seqs = [Envelope.parse(rec)[1].seq for rec in c2.records()]
         assert seqs == list(range(len(ids)))
     finally:
         c2.close()

@@ -77,9 +77,24 @@ def test_demo_with_no_arguments_uses_the_shipped_default_bundle(tmp_path):
         return
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"bundle {DEFAULT_BUNDLE}@" in proc.stderr
-    records = [Envelope.parse(line)[1] for line in (tmp_path / "demo-windows.jsonl").read_bytes().splitlines()]
+    parsed = [Envelope.parse(line) for line in (tmp_path / "demo-windows.jsonl").read_bytes().splitlines()]
+    records = [w for _, w in parsed]
     assert records and {w.bundle_id for w in records} == {DEFAULT_BUNDLE}
     assert "gender correct" in proc.stdout
+    # the receiving side stored every forwarded window once, from binary envelopes over HTTP
+    from receiver.store import read_windows
+
+    assert f"Receiving side: {len(records)} windows arrived as binary envelopes over HTTP (392 bytes" in proc.stdout
+    assert sorted(read_windows(tmp_path / "demo-received").column("id").to_pylist()) == sorted(i for i, _ in parsed)
+    # and analysed them beside the raw clips: jogging minutes are there in the raw, not on the server
+    head = next(line for line in proc.stdout.splitlines() if "active min" in line).split()
+    acts = head[head.index("min") + 1:]
+    jog, steps = acts.index("jog") - len(acts), -len(acts) - 2
+    for device in ("wearable-1", "wearable-2"):
+        raw = next(line for line in proc.stdout.splitlines() if f"{device} raw clip" in line).split()
+        server = next(line for line in proc.stdout.splitlines() if f"{device} server (stored)" in line).split()
+        assert float(raw[jog]) > 0 and float(server[jog]) == 0
+        assert int(raw[steps]) > int(server[steps]) > 0
 
 
 def test_demo_with_a_missing_bundle_is_a_clear_error(tmp_path):

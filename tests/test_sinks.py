@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from edge_runtime.gateway.forwarder import Forwarder
+from edge_runtime.sinks import binary
 from edge_runtime.sinks.base import SinkUnavailable
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.sinks.http import HttpSettings, HttpSink
@@ -51,8 +52,13 @@ class Collector:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
 
+    def records(self) -> list[bytes]:
+        """Each envelope posted: NDJSON lines, or binary records split by their length fields."""
+        return [rec for body, h in zip(self.bodies, self.headers)
+                for rec in (binary.split(body) if h["Content-Type"] == binary.CONTENT_TYPE else body.splitlines())]
+
     def ids(self) -> list[str]:
-        return [Envelope.parse(line)[0] for body in self.bodies for line in body.splitlines()]
+        return [Envelope.parse(rec)[0] for rec in self.records()]
 
     def close(self):
         self.server.shutdown()

@@ -10,7 +10,10 @@ Measured side by side (interleaved rounds, medians) so ratios are fair on a busy
 - peak RSS of a process running the engine vs one doing the same with TensorFlow (goal: <= 0.1x);
 - cold start: a fresh process, from exec to the first transformed window;
 - throughput: windows/s, and concurrent 50 Hz streams one core sustains end to end (BLE-sized
-  batches in, JSON records out; goal: >= 200).
+  batches in, JSON records out; goal: >= 200);
+- uplink: bytes per record and per wearable-day as JSON and as binary envelopes (each value
+  encoding), and the decode error against the model's output quantization step (goal: >= 8x
+  fewer bytes, error below the step). ``--uplink`` runs only this part.
 
 Needs only numpy and LiteRT; the TensorFlow baselines run in subprocesses and are skipped, with
 the reason, when TensorFlow (or the Keras model) is absent. Output: a Markdown table (stdout, or
@@ -36,6 +39,7 @@ GOALS = {
     "keras_speedup": ("speed-up vs Keras model(x)", ">= 50x"),
     "rss_ratio": ("peak RSS vs TensorFlow", "<= 0.1x"),
     "streams_per_core": ("50 Hz streams per core (end to end)", ">= 200"),
+    "uplink_reduction": ("uplink bytes per window, JSON / binary (decode error < output step)", ">= 8x"),
 }
 
 
@@ -51,12 +55,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-seconds", type=float, default=20.0, help="seconds of data per stream (default 20)")
     parser.add_argument("--batch", type=int, default=10, help="samples per incoming batch, like one BLE frame (default 10)")
     parser.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baselines even if installed")
+    parser.add_argument("--uplink", action="store_true", help="only the uplink size/decode-error part (seconds)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not numbers to publish")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here (default: stdout)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.uplink:
+        from edge_runtime.bundle import load_bundle
+
+        entries = [uplink(load_bundle(b)) for b in args.bundle or ["motionsense-gender"]]
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"uplink": entries}, indent=2) + "\n", encoding="utf-8")
+        print("\n".join(uplink_markdown(entries)))
+        return 0
     results = run_benchmark(
         bundles=args.bundle or ["motionsense-gender"],
         keras=args.keras,
@@ -229,6 +243,86 @@ def per_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
         "window_step_us": round(med["step"] * 1e6, 2),
         "window_step_overhead": round(med["step"] / b - 1.0, 4),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Uplink: bytes per record and per wearable-day, JSON vs binary, and the binary decode error
+
+RAW_BYTES_PER_S = 50 * 6 * 2  # what the forwarded windows replace: 50 Hz x 6 channels x int16
+
+
+def uplink(bundle) -> dict[str, Any]:
+    """Windows of the demo clips (real MotionSense, every activity) through the engine, encoded every way."""
+    import numpy as np
+
+    from edge_runtime.bundle import output_quantization
+    from edge_runtime.engine import Engine
+    from edge_runtime.recording import load_samples
+    from edge_runtime.sinks import binary
+    from edge_runtime.sinks.envelope import Envelope
+    from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, topic_for
+
+    engine, windows = Engine(bundle), []
+    for i, clip in enumerate(("subject_5.csv", "subject_9.csv")):
+        rec = load_samples(Path(__file__).resolve().parent.parent / "clips" / clip)
+        windows += engine.push(f"wearable-{i + 1}", rec.t, rec.raw) + engine.flush(f"wearable-{i + 1}")
+    values = np.stack([w.values for w in windows])
+    spec = output_quantization(bundle)
+    step = spec.scale if spec is not None else None
+    chosen = binary.codec_for(bundle)
+    candidates = {"float16": binary.FLOAT16}
+    if spec is not None:
+        candidates["int16"] = binary.ValueCodec("int16", spec.scale, chosen.zero_point)
+        candidates[chosen.encoding] = chosen
+    per_day = 86400 * engine.sample_rate / engine.stride
+    w0, env0 = windows[0], Envelope.wrap(windows[0])
+    topic = len(topic_for(DEFAULT_TOPIC, w0.device_id))
+
+    def on_wire(payload: int) -> int:  # an MQTT 3.1.1 QoS 1 PUBLISH: header, length, topic, packet id
+        remaining = 2 + topic + 2 + payload
+        return 1 + (1 if remaining < 128 else 2 if remaining < 16384 else 3) + remaining
+
+    json_bytes = len(env0.to_json())
+    codecs = {}
+    for name, codec in candidates.items():
+        back = codec.decode_values(codec.encode_values(values), (-1, values.shape[-1])).reshape(values.shape)
+        err = float(np.abs(back - values).max())
+        size = len(binary.encode(env0.id, w0, codec))
+        codecs[name] = {"bytes_per_record": size, "max_abs_error": err,
+                        "error_vs_step": None if step is None else round(err / step, 4),
+                        "reduction_vs_json": round(json_bytes / size, 2), "chosen": codec == chosen}
+    best = codecs[chosen.encoding]
+    return {
+        "bundle": f"{bundle.id}@{bundle.version}", "windows": len(windows), "values_per_record": int(values[0].size),
+        "output_step": step, "output_quantization": None if spec is None else spec.dtype,
+        "records_per_day": round(per_day), "json_bytes_per_record": json_bytes,
+        "json_bytes_per_day": round(json_bytes * per_day), "binary": codecs, "chosen": chosen.encoding,
+        "binary_bytes_per_record": best["bytes_per_record"],
+        "binary_bytes_per_day": round(best["bytes_per_record"] * per_day),
+        "mqtt_bytes_per_record": {"json": on_wire(json_bytes), "binary": on_wire(best["bytes_per_record"])},
+        "raw_bytes_per_day": RAW_BYTES_PER_S * 86400,
+        "reduction": best["reduction_vs_json"],
+        "error_below_step": step is None or best["max_abs_error"] < step,
+    }
+
+
+def uplink_markdown(entries: list[dict[str, Any]]) -> list[str]:
+    out = ["Uplink, per forwarded window (one every window of samples; the demo clips' windows, every activity):",
+           "", "| bundle | output step | encoding | bytes/record | MQTT PUBLISH bytes | bytes per wearable-day "
+           "| vs JSON | max decode error (x step) |", "|---|---|---|---|---|---|---|---|"]
+    for u in entries:
+        step = f"{u['output_step']:.5g} ({u['output_quantization']})" if u["output_step"] else "none (float)"
+        out.append(f"| {u['bundle']} | {step} | JSON (text) | {u['json_bytes_per_record']} | "
+                   f"{u['mqtt_bytes_per_record']['json']} | {u['json_bytes_per_day'] / 1e6:.1f} MB | 1x | 7 digits |")
+        for name, c in u["binary"].items():
+            day = c["bytes_per_record"] * u["records_per_day"]
+            mark = " **(chosen)**" if c["chosen"] else ""
+            vs = f" ({c['error_vs_step']}x)" if c["error_vs_step"] is not None else ""
+            out.append(f"| | | binary {name}{mark} | {c['bytes_per_record']} | "
+                       f"{u['mqtt_bytes_per_record']['binary'] if c['chosen'] else '-'} | {day / 1e6:.1f} MB | "
+                       f"{c['reduction_vs_json']}x | {c['max_abs_error']:.3g}{vs} |")
+        out.append(f"| | | (raw samples, 50 Hz x 6 x int16) | | | {u['raw_bytes_per_day'] / 1e6:.1f} MB | | |")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,6 +583,10 @@ def run_benchmark(
         goals["rss_ratio"] = {"value": res["memory"]["ratio"], "met": res["memory"]["ratio"] <= 0.1}
     spc = res["throughput"][0]["streams_per_core"]
     goals["streams_per_core"] = {"value": spc, "met": spc is not None and spc >= 200}
+    log("uplink: bytes per record, JSON vs binary")
+    res["uplink"] = [uplink(b) for b in loaded]
+    u = res["uplink"][0]
+    goals["uplink_reduction"] = {"value": u["reduction"], "met": u["reduction"] >= 8 and u["error_below_step"]}
     return res
 
 
@@ -542,6 +640,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     if "keras" in res:
         k = res["keras"]
         out += ["", f"Keras model(x): {k['per_window_us']} µs/window; the engine is {k['engine_speedup']}x faster."]
+    if "uplink" in res:
+        out += [""] + uplink_markdown(res["uplink"])
     out += ["", "| goal | target | measured | met |", "|---|---|---|---|"]
     for key, (name, target) in GOALS.items():
         g = res["goals"].get(key)

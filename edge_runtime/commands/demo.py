@@ -3,9 +3,12 @@
 Two emulated wearables (bumble GATT peripherals) stream real MotionSense clips (package data:
 ``edge_runtime/clips``) over a virtual BLE radio; the gateway ingests them through bleak's API,
 transforms them with the default bundle and forwards the records to a JSONL file in the working
-directory (and to MQTT with ``--mqtt URL``) — the same ``Gateway`` that ``edge-runtime run`` runs.
-It shows live progress, stops by itself, and ends with what an activity and a gender classifier
-infer from the raw clips versus the forwarded windows, plus a before/after plot.
+directory, as binary envelopes over HTTP to the receiving side (``edge-runtime receive``'s
+receiver, in this process, storing Parquet in ``./demo-received``), and to MQTT with ``--mqtt URL``
+— the same ``Gateway`` that ``edge-runtime run`` runs. It shows live progress, stops by itself, and
+ends with what an activity and a gender classifier infer from the raw clips versus the forwarded
+windows, what the server computes from what it stored (steps, activity minutes) beside the same
+figures from the raw clips, and a before/after plot.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="about how long to stream (default 30)")
     parser.add_argument("--mqtt", metavar="URL", help="also publish to this broker (mqtt://host:1883 or mqtts://...)")
     parser.add_argument("--out", default="demo-windows.jsonl", help="JSONL output (default ./demo-windows.jsonl)")
+    parser.add_argument("--store", default="demo-received",
+                        help="the receiving side's Parquet store (default ./demo-received, emptied first)")
     parser.add_argument("--plot", default="demo-before-after.png", help="before/after plot (default ./demo-before-after.png)")
     parser.add_argument("--bundle", default=None, help=f"bundle name or folder (default: {DEFAULT_BUNDLE})")
 
@@ -42,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_runtime.gateway.judges import load_judges
     from edge_runtime.recording import load_samples
     from edge_runtime.sinks.envelope import Envelope
+    from edge_runtime.sinks.http import HttpSettings
 
     if args.seconds <= 0:
         raise UserError("--seconds must be positive")
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         for i, c in enumerate(clips)
     )
     sinks = [SinkConfig(name="jsonl", type="jsonl", path=str(out), spooled=False)]
+    receiving = _Receiving(Path(args.store).resolve(), bundle)
+    sinks.append(SinkConfig(name="receiver", type="http", http=HttpSettings(url=receiving.url), format="binary"))
     if args.mqtt:
         from edge_runtime.gateway.config import parse_config
 
@@ -82,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     tty = sys.stderr.isatty()
     print(f"edge-runtime demo: {len(devices)} emulated wearables streaming MotionSense clips at {speed:.1f}x "
-          f"over a virtual BLE radio -> bundle {bundle.id}@{bundle.version} -> {out.name}"
-          + (f" + {args.mqtt}" if args.mqtt else ""), file=sys.stderr)
+          f"over a virtual BLE radio -> bundle {bundle.id}@{bundle.version} -> {out.name} + binary over HTTP "
+          f"-> receiver -> {receiving.store.root.name}/" + (f" + {args.mqtt}" if args.mqtt else ""), file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as tmp:
         config = GatewayConfig(
@@ -121,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
             await task
             return gw
 
-        gw = asyncio.run(main())
+        try:
+            gw = asyncio.run(main())
+        finally:
+            received = receiving.close()
         if tty:
             print(file=sys.stderr)
         print(_progress(gw, None), file=sys.stderr)
@@ -134,9 +145,83 @@ def run(args: argparse.Namespace) -> int:
     raw_clips = {f"wearable-{i + 1}": (c, load_samples(clips_dir / c["file"])) for i, c in enumerate(clips)}
     summary = _summary(records, raw_clips, manifest, load_judges(clips_dir / manifest["judges"]["file"]), bundle)
     print(summary)
+    print(_server_side(records, raw_clips, bundle, receiving, received))
     plot = _plot(records, raw_clips, bundle, Path(args.plot).resolve())
     print(plot)
     return 0
+
+
+class _Receiving:
+    """The receiving side, in this process: an HTTP listener storing into a Parquet store."""
+
+    def __init__(self, root, bundle):
+        import shutil
+
+        from receiver.http import HttpSource
+        from receiver.service import Receiver
+        from receiver.store import WindowStore
+        from receiver.trust import trust_check, trusted_pairs
+
+        if (root / "state.sqlite").exists():
+            shutil.rmtree(root)  # this run's windows only (a folder the demo made before)
+        elif root.exists() and any(root.iterdir()):
+            from edge_runtime.errors import UserError
+
+            raise UserError(f"--store {root}: not empty and not a receiver store; give another folder")
+        self.store = WindowStore(root)
+        self.http = HttpSource(Receiver(self.store, trust_check(trusted_pairs(bundles=[bundle.path]))), "127.0.0.1:0")
+        self.http.start()
+        self.url = f"http://127.0.0.1:{self.http.port}/windows"
+
+    def close(self):
+        self.http.stop()
+        self.store.flush()
+        totals = self.store.totals()
+        self.store.close()
+        return totals
+
+
+def _server_side(records, raw_clips, bundle, receiving, totals) -> str:
+    """What the server computes from what it stored, beside the same figures from the raw clips."""
+    import numpy as np
+
+    from analysis.steps import count_steps, steps_per_window
+    from edge_runtime.sinks.binary import codec_for, record_size
+    from edge_runtime.sinks.envelope import Envelope
+    from receiver.analyse import analyse_store, figures, stream_from_windows, table_lines
+
+    lines = ["", f"Receiving side: {totals.stored} windows arrived as binary envelopes over HTTP "
+                 f"({record_size(records[0], codec_for(bundle))} bytes each; "
+                 f"{len(Envelope.wrap(records[0]).to_json())} as JSON), {totals.duplicates} duplicates dropped, "
+                 f"stored as Parquet in "
+                 f"{receiving.store.windows} (edge-runtime receive does this from MQTT or HTTP)."]
+    if "acc_magnitude" not in bundle.channels:
+        return "\n".join(lines + ["(no acc_magnitude channel: no steps to count)"])
+    stored = {d.device_id: d for d in analyse_store(receiving.store.root)}
+    rows, kept = [], []
+    acc = bundle.channels.index("acc_magnitude")
+    for device in sorted(stored):
+        aligned = sorted(_aligned([r for r in records if r.device_id == device], raw_clips, bundle),
+                         key=lambda row: row[0].start_time)
+        if not aligned:
+            continue
+        fs = aligned[0][0].sample_rate
+        raw = stream_from_windows(np.array([w.start_time for w, *_ in aligned]), [r for _, r, _, _ in aligned], fs)
+        rows.append((f"{device} raw clip", figures(raw.astype(np.float32), fs, bundle.window, bundle.channels)))
+        rows.append((f"{device} server (stored)", stored[device].figures))
+        if len(raw) == len(aligned) * bundle.window:  # contiguous windows: steps per window, by activity
+            per = [steps_per_window(count_steps(x[:, acc], fs), len(x), bundle.window)
+                   for x in (raw, stream_from_windows(np.array([w.start_time for w, *_ in aligned]),
+                                                      [w.values for w, *_ in aligned], fs))]
+            moving = [i for i, (_, _, act, _) in enumerate(aligned) if act not in ("jog", "std")]
+            kept.append(f"{device} {int(per[0][moving].sum())} -> {int(per[1][moving].sum())}")
+    lines += ["What the server computes from the stored windows (edge-runtime analyse), beside the same figures "
+              "from the raw clips over the same samples:"]
+    lines += table_lines(rows, "")
+    if kept:
+        lines += [f"  Steps in the walking and stairs windows, raw -> server: {', '.join(kept)}. Jogging is "
+                  "forwarded as standing: its steps and minutes do not reach the server."]
+    return "\n".join(lines)
 
 
 def _progress(gw, elapsed: float | None) -> str:

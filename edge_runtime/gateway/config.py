@@ -23,6 +23,8 @@ from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
 PROFILES = ("ours", "thingy52")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SINK_TYPES = ("jsonl", "mqtt", "http")
+FORMATS = ("json", "binary")  # what a sink sends per record (edge_runtime/sinks/formats.py)
+DEFAULT_FORMAT = {"jsonl": "json", "mqtt": "binary", "http": "binary"}  # binary on metered links
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
@@ -60,6 +62,11 @@ class SinkConfig:
     http: HttpSettings | None = None
     batch_size: int = 100
     spooled: bool = True  # network sinks go through the spool; jsonl is written directly
+    format: str | None = None  # "json" | "binary"; None: DEFAULT_FORMAT[type]
+
+    @property
+    def wire_format(self) -> str:
+        return self.format or DEFAULT_FORMAT[self.type]
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,9 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
     if not _ID.match(name):
         t.fail("name", "must be letters, digits and . _ : -")
     batch = t.integer("batch_size", default=100, minimum=1)
+    fmt = t.choice("format", FORMATS, default=DEFAULT_FORMAT[kind])
+    if kind == "jsonl" and fmt != "json":
+        t.fail("format", "a jsonl sink writes text: format must be \"json\" (binary is for mqtt and http)")
     if kind == "jsonl":
         path = t.string("path", required=True)
         sink = SinkConfig(name=name, type=kind, path=path if path == "-" else _resolve(path, base),
@@ -247,7 +257,7 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
             keepalive=t.integer("keepalive_s", default=30, minimum=5),
             ack_timeout_s=t.number("ack_timeout_s", default=10.0, minimum=0.1),
         )
-        sink = SinkConfig(name=name, type=kind, mqtt=settings, batch_size=batch)
+        sink = SinkConfig(name=name, type=kind, mqtt=settings, batch_size=batch, format=fmt)
     else:
         url = t.string("url", required=True)
         parts = urlsplit(url)
@@ -263,7 +273,7 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
             url=url, headers=hdrs, username=t.string("username"), password=t.string("password"),
             ca_file=_resolve(ca, base) if ca else None, timeout_s=t.number("timeout_s", default=10.0, minimum=0.1),
         )
-        sink = SinkConfig(name=name, type=kind, http=settings, batch_size=batch)
+        sink = SinkConfig(name=name, type=kind, http=settings, batch_size=batch, format=fmt)
     t.done()
     return sink
 

@@ -52,7 +52,11 @@ def check_dependencies(config: GatewayConfig) -> None:
         _require("paho", "the mqtt sink", "mqtt")
 
 
-def build_sink(cfg: SinkConfig) -> Sink:
+def build_sink(cfg: SinkConfig, codecs: dict | None = None) -> Sink:
+    """The sink for a config entry; ``codecs`` maps (bundle id, version) to the binary value codec."""
+    from edge_runtime.sinks.formats import encoder_for
+
+    encoder = encoder_for(cfg.wire_format, codecs)
     if cfg.type == "jsonl":
         from edge_runtime.sinks.jsonl import JsonlSink
 
@@ -60,11 +64,11 @@ def build_sink(cfg: SinkConfig) -> Sink:
     elif cfg.type == "mqtt":
         from edge_runtime.sinks.mqtt import MqttSink
 
-        sink = MqttSink(cfg.name, cfg.mqtt)
+        sink = MqttSink(cfg.name, cfg.mqtt, encoder)
     elif cfg.type == "http":
         from edge_runtime.sinks.http import HttpSink
 
-        sink = HttpSink(cfg.name, cfg.http)
+        sink = HttpSink(cfg.name, cfg.http, encoder)
     else:  # config validation makes this unreachable
         raise ValueError(f"unknown sink type {cfg.type!r}")
     return sink
@@ -110,6 +114,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.bundle = None
         self.engine = None
+        self.codecs: dict = {}  # (bundle id, version) -> binary value codec, every bundle loaded this run
         self.spool: Spool | None = None
         self.sinks: dict[str, Sink] = {}
         self.sink_configs: dict[str, SinkConfig] = {}
@@ -135,6 +140,7 @@ class Gateway:
         cfg = self.config
         check_dependencies(cfg)
         self.bundle, self.engine = self.engine_factory(cfg.bundle)
+        self._add_codec(self.bundle)
         log.info("bundle loaded", extra={"bundle": _bundle_name(self.bundle)})
         try:
             self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
@@ -267,6 +273,7 @@ class Gateway:
             # the engine keeps its per-device state and sequence numbers across the switch
             self.engine.replace_bundle(new.bundle)  # loads and verifies; raises and keeps the old one
             bundle = self.bundle = self.engine.bundle
+            self._add_codec(bundle)
             log.info("bundle loaded", extra={"bundle": _bundle_name(bundle)})
         except Exception as exc:
             log.error("reload failed: bundle refused; keeping the running bundle and config",
@@ -388,8 +395,13 @@ class Gateway:
         self.accepted += len(envelopes)
 
     # -- parts ------------------------------------------------------------------------------------------
+    def _add_codec(self, bundle) -> None:
+        from edge_runtime.sinks.binary import codec_for
+
+        self.codecs[(bundle.id, bundle.version)] = codec_for(bundle)
+
     async def _add_sink(self, sc: SinkConfig) -> None:
-        sink = build_sink(sc)
+        sink = build_sink(sc, self.codecs)
         try:
             await sink.open()
         except SinkUnavailable as exc:

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from edge_runtime.record import TransformedWindow
+from edge_runtime.sinks import binary
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class Envelope:
 
     @staticmethod
     def parse(data: bytes | str) -> tuple[str, TransformedWindow]:
-        """Consumer side: envelope bytes -> ``(id, window)``."""
+        """Consumer side: envelope bytes, JSON or binary (binary.py), -> ``(id, window)``."""
+        if isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[:2]) == binary.MAGIC:
+            return binary.decode(data)
         d = json.loads(data)
         if set(d) != {"id", "window"}:
             raise ValueError(f"not an envelope: keys {sorted(d)}")

@@ -1,4 +1,5 @@
-"""HTTP sink: POST batches of envelopes as JSON Lines (``application/x-ndjson``).
+"""HTTP sink: POST batches of envelopes as JSON Lines (``application/x-ndjson``) or concatenated
+binary records (``application/vnd.edge-runtime.windows``, see binary.py).
 
 The standard library only (``http.client`` in a worker thread), so the edge install stays numpy +
 LiteRT. A batch is delivered when the server answers 2xx; anything else (connection refused,
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.sinks.formats import JsonEncoder
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,10 @@ class HttpSettings:
 class HttpSink(Sink):
     kind = "http"
 
-    def __init__(self, name: str, settings: HttpSettings):
+    def __init__(self, name: str, settings: HttpSettings, encoder=None):
         super().__init__(name)
         self.settings = settings
+        self.encoder = encoder or JsonEncoder()  # formats.py: NDJSON or concatenated binary records
         self._up = True
         parts = urlsplit(settings.url)
         self._https = parts.scheme == "https"
@@ -50,7 +53,7 @@ class HttpSink(Sink):
     async def send(self, batch: Sequence[Envelope]) -> None:
         if not batch:
             return
-        body = b"".join(e.to_json() + b"\n" for e in batch)
+        body = self.encoder.body(batch)
         try:
             status, reason = await asyncio.to_thread(self._post, body)
         except (OSError, http.client.HTTPException) as exc:
@@ -70,7 +73,7 @@ class HttpSink(Sink):
             )
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=s.timeout_s)
-        headers = {"Content-Type": "application/x-ndjson", "Content-Length": str(len(body)), **s.headers}
+        headers = {"Content-Type": self.encoder.content_type, "Content-Length": str(len(body)), **s.headers}
         if s.username is not None:
             token = base64.b64encode(f"{s.username}:{s.password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"

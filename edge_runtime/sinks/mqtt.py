@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.sinks.formats import JsonEncoder
 
 log = logging.getLogger("edge_runtime.sinks.mqtt")
 
@@ -66,9 +67,10 @@ def topic_for(template: str, device_id: str) -> str:
 class MqttSink(Sink):
     kind = "mqtt"
 
-    def __init__(self, name: str, settings: MqttSettings):
+    def __init__(self, name: str, settings: MqttSettings, encoder=None):
         super().__init__(name)
         self.settings = settings
+        self.encoder = encoder or JsonEncoder()  # formats.py: json or binary payloads
         self._client = None
         self._connected = threading.Event()
         self.reconnects = 0  # connections made after the first one
@@ -135,7 +137,7 @@ class MqttSink(Sink):
         s = self.settings
         infos = []
         for env in batch:
-            info = self._client.publish(topic_for(s.topic, env.device_id), env.to_json(), qos=s.qos)
+            info = self._client.publish(topic_for(s.topic, env.device_id), self.encoder.encode(env), qos=s.qos)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break  # not connected or paho's queue full: the rest waits in the spool
             infos.append(info)

@@ -1,0 +1,1 @@
+"""``edge-runtime receive`` and ``edge-runtime analyse`` (registered in ``edge_runtime/cli.py``)."""
