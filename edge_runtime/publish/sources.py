@@ -113,18 +113,42 @@ def _file_source(path: Path, base: Path) -> Source:
     return Source(kind, str(path), path.relative_to(base).as_posix())
 
 
-def read(source: Source) -> Loaded:
-    """Read one recording (raises :class:`DataError` naming the file on anything malformed)."""
-    from edge_runtime.motionsense import SAMPLE_RATE
-
+def checksum(source: Source) -> str:
+    """SHA-256 of the bytes :func:`read` would parse (a resumed run compares it, nothing parsed)."""
     if source.kind == "motionsense":
-        from edge_runtime.motionsense import MotionSense, RecordingKey, parse_recording_csv
+        from edge_runtime.motionsense import MotionSense
 
         data = MotionSense(source.path)
         key = next((k for k in data.keys if k.member == source.member), None)
         if key is None:
             raise DataError(f"{source.path}: no recording {source.member}")
-        text = data.read_text(RecordingKey(key.activity, key.trial, key.subject))
+        return hashlib.sha256(data.read_text(key).encode()).hexdigest()
+    try:
+        return sha256_of(Path(source.path))
+    except OSError as exc:
+        raise DataError(f"{source.path}: unreadable ({exc})") from None
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read(source: Source) -> Loaded:
+    """Read one recording (raises :class:`DataError` naming the file on anything malformed)."""
+    from edge_runtime.motionsense import SAMPLE_RATE
+
+    if source.kind == "motionsense":
+        from edge_runtime.motionsense import MotionSense, parse_recording_csv
+
+        data = MotionSense(source.path)
+        key = next((k for k in data.keys if k.member == source.member), None)
+        if key is None:
+            raise DataError(f"{source.path}: no recording {source.member}")
+        text = data.read_text(key)
         raw = parse_recording_csv(text, name=source.member)
         t = np.arange(raw.shape[0], dtype=np.float64) / SAMPLE_RATE
         return Loaded(t, raw, None, hashlib.sha256(text.encode()).hexdigest())

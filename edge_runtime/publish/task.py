@@ -38,24 +38,13 @@ def output_path(out_root: str | os.PathLike, source: Source) -> Path:
     return Path(out_root) / source.key
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """``data`` to ``path`` via a unique temporary name in the same folder, then one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{PARTIAL_MARK}{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        tmp.write_bytes(data)  # no fsync: a kill leaves the page cache intact, and a re-run checks
+        os.replace(tmp, path)  # every output against its SHA-256 before it skips it
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -101,8 +90,8 @@ def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, optio
     result: dict[str, Any] = {"key": source.key, "pid": os.getpid()}
     dst = output_path(out_root, source)
     try:
-        if expect and dst.is_file() and sources.read(source).sha256 == expect.get("input_sha256") \
-                and sha256_file(dst) == expect.get("output_sha256"):
+        if expect and dst.is_file() and sources.checksum(source) == expect.get("input_sha256") \
+                and sources.sha256_of(dst) == expect.get("output_sha256"):
             return {**expect, **result, "status": "skipped", "seconds": time.perf_counter() - start}
         data, counts = transform_recording(bundle, interpreter, source, options)
         write_atomic(dst, data)
