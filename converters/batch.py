@@ -139,6 +139,14 @@ def _check_row_wise(obj: Any, sub: Any, op: Any, name: str) -> None:
         if values is None or values.dtype == np.uint8 or not keep(values):
             refuse("may move data across the batch axis")
         return
+    if name == "STRIDED_SLICE":  # x[:, 16:48, :] keeps every window; x[0] or x[:1] would not
+        o = op.builtinOptions
+        strides = _constant(obj, sub, op.inputs[3]) if len(op.inputs) > 3 else None
+        whole_batch = o is not None and (o.beginMask & 1) and (o.endMask & 1) and not (o.shrinkAxisMask & 1) \
+            and not (o.ellipsisMask & 1) and not (o.newAxisMask & 1)
+        if not whole_batch or strides is None or strides.dtype == np.uint8 or int(strides[0]) != 1:
+            refuse("slices the batch axis")
+        return
     if name == "CONCATENATION":
         if int(getattr(op.builtinOptions, "axis", 0) or 0) % rank == 0:
             refuse("concatenates along the batch axis")

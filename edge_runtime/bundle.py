@@ -322,7 +322,8 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
         length = before + window + after if side == "input" else window
         expect_shape = [rows, length, len(channels)]
         if shape != expect_shape:
-            what = "[batch, before + window + after, channels]" if side == "input" else "[batch, window, channels]"
+            length_name = "before + window + after" if side == "input" and (before or after) else "window"
+            what = f"[{rows}, {length_name}, channels]"
             fail(f"model.{side}.shape {shape} does not match {what} = {expect_shape}")
         dtype = need("dtype", str, t, ctx)
         if dtype not in IO_DTYPES:

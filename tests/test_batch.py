@@ -143,12 +143,29 @@ def test_rebatch_handles_integer_io_and_other_shapes(tmp_path, model):
     assert len(got) == 70 and stack_values(got).tobytes() == stack_values(ref).tobytes()
 
 
-@pytest.mark.parametrize("model", ["gather_oob_mag2_w128", "dynamic_mag2_w128"])
-def test_rebatch_refuses_a_graph_that_looks_across_the_batch(model):
-    """These judge the window by x[0]: batched, row 0 would decide for every window (and a check on
-    ordinary windows would not notice), so the rewrite must refuse them by their ops."""
-    with pytest.raises(UserError, match="STRIDED_SLICE is not known to keep windows apart"):
+@pytest.mark.parametrize("model,why", [("gather_oob_mag2_w128", "STRIDED_SLICE slices the batch axis"),
+                                       ("dynamic_mag2_w128", "STRIDED_SLICE slices the batch axis"),
+                                       ("affine_ctx_mag2_w32", "MEAN reduces across the batch axis")])
+def test_rebatch_refuses_a_graph_that_looks_across_the_batch(model, why):
+    """These judge the window by x[0], or by a mean over the whole tensor: batched, one window would
+    decide for others (and a check on ordinary windows would not notice), so the rewrite must refuse
+    them by their ops."""
+    with pytest.raises(UserError, match=why):
         rebatch(model_bytes(model), "dynamic")
+
+
+def test_a_model_with_context_is_batched_window_by_window(tmp_path):
+    """centre_ctx takes 16 + 32 + 16 samples and slices the centre (x[:, 16:48, :], every window kept);
+    it hands the centre back, so the batched guard must drop every window as passthrough, as alone."""
+    one = make_bundle(tmp_path / "c1", "centre_ctx_mag2_w32", context=(16, 16))
+    batched = rebatch_bundle(str(one.path), "dynamic", str(tmp_path / "cb"), log=lambda m: None)
+    t, raw = walking_raw(32 * 20, seed=9)
+    engine = Engine(batched)
+    got = engine.push("d", t, raw) + engine.flush("d")
+    ref_engine = Engine(one)
+    ref = ref_engine.push("d", t, raw) + ref_engine.flush("d")
+    assert got == ref == [] and engine.totals() == ref_engine.totals()
+    assert engine.totals()["drops_passthrough"] == 20
 
 
 def test_rebatch_sizes():
