@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 from edge_runtime.errors import UserError
 from edge_runtime.publish import datasheet
 from edge_runtime.publish.sources import Source, discover
-from edge_runtime.publish.task import PARTIAL_MARK, Options, run_task
+from edge_runtime.publish.task import PARTIAL_MARK, Options, finished, run_task
 
 STATE_DIR = ".edge-runtime"
 RUN_FILE = "run.json"
@@ -200,6 +200,15 @@ def read_ledger(root: Path) -> dict[str, dict]:
 
 def _execute(bundle, interpreter, sources: list[Source], root: Path, options: Options, ledger: dict[str, dict],
              workers: int | None, scheduler: str | None) -> Iterator[dict]:
+    todo = []
+    for s in sources:  # the skip check here, where the files are: no task for a finished recording
+        if finished(s, str(root), ledger.get(s.key)):
+            yield {**ledger[s.key], "status": "skipped"}
+        else:
+            todo.append(s)
+    sources = todo
+    if not sources:
+        return
     if workers is None and scheduler is None:
         if interpreter is None:
             from edge_runtime.interpreter import TFLiteInterpreter

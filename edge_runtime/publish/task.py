@@ -77,6 +77,19 @@ def transform_recording(bundle: Any, interpreter: Any, source: Source, options: 
     return data, counts
 
 
+def finished(source: Source, out_root: str, expect: dict | None) -> bool:
+    """Whether ``source``'s output is already there as its ledger entry ``expect`` says: the input's and
+    the output's bytes still have the recorded SHA-256 (so neither changed since)."""
+    from edge_runtime.publish import sources
+
+    dst = output_path(out_root, source)
+    try:
+        return bool(expect) and dst.is_file() and sources.checksum(source) == expect.get("input_sha256") \
+            and sources.sha256_of(dst) == expect.get("output_sha256")
+    except UserError:
+        return False  # unreadable now: the task will say why
+
+
 def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, options: Options,
              expect: dict | None = None) -> dict:
     """Transform ``source`` into ``out_root`` unless ``expect`` (its ledger entry) shows it is done.
@@ -84,15 +97,12 @@ def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, optio
     Never raises for a bad recording: the result says ``failed`` and why, so one bad recording never
     stops the others.
     """
-    from edge_runtime.publish import sources
-
     start = time.perf_counter()
     result: dict[str, Any] = {"key": source.key, "pid": os.getpid()}
     dst = output_path(out_root, source)
+    if finished(source, out_root, expect):
+        return {**expect, **result, "status": "skipped", "seconds": time.perf_counter() - start}
     try:
-        if expect and dst.is_file() and sources.checksum(source) == expect.get("input_sha256") \
-                and sources.sha256_of(dst) == expect.get("output_sha256"):
-            return {**expect, **result, "status": "skipped", "seconds": time.perf_counter() - start}
         data, counts = transform_recording(bundle, interpreter, source, options)
         write_atomic(dst, data)
     except (UserError, OSError, ValueError) as exc:  # DataError is a UserError: a clear one-line reason
