@@ -252,6 +252,15 @@ def test_every_input_form_runs_on_an_existing_cluster(cluster, tmp_path, form):
     assert transform(src, tmp_path / "one") == 0
     assert transform(src, tmp_path / "many", "--scheduler", c.scheduler_address) == 0
     assert tree(tmp_path / "many") == tree(tmp_path / "one")
+    # every worker holds the bundle it loaded and verified itself, from the files the plugin carried
+    from edge_runtime.publish.cluster import BundlePlugin
+
+    name = BundlePlugin(load_bundle(BUNDLE)).name
+    _, client = cluster
+    held = client.run(lambda dask_worker: (dask_worker.plugins[name].bundle.version,
+                                           str(dask_worker.plugins[name].bundle.path)))
+    assert len(held) == 2
+    assert all(v == load_bundle(BUNDLE).version and "bundle-" in p for v, p in held.values())
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(cluster, tmp_path):
