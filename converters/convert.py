@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from converters.batch import parse_batch, rebatch
 from converters.bundle_writer import write_bundle
 from converters.flatbuffer import constant_bytes
 from converters.fuse import INPUT_NAME, OUTPUT_NAME, build_module, keras_pipeline
@@ -68,6 +69,7 @@ def convert(
     int8_io: bool = False,
     per_channel: bool = False,
     allow_parity_miss: bool = False,
+    batch: int | str = "dynamic",
     log: Callable[[str], None] = print,
 ) -> ConversionResult:
     """Convert ``model`` (standardised -> standardised windows) into the bundle folder ``out``.
@@ -103,6 +105,14 @@ def convert(
         + ")")
     tflite = convert_module(module, quantize, calibration, int8_io=int8_io, per_channel=per_channel)
     float32 = tflite if quantize == "float32" else convert_module(module, "float32")
+    batch, batch_note = parse_batch(batch), None
+    if batch != 1:
+        try:
+            tflite = rebatch(tflite, batch)
+            log(f"gave the graph a batch dimension ({batch}): the same weights, outputs proven bit-identical")
+        except UserError as exc:  # not provably row-wise: the bundle keeps one window per invoke
+            batch, batch_note = 1, str(exc)
+            log(f"keeping one window per invoke ({exc})")
 
     log(f"measuring parity with the LiteRT interpreter on {len(holdout)} held-out windows")
     tflite_fn = LiteRTTransform(tflite)
@@ -145,7 +155,8 @@ def convert(
         "protected": spec.protected,
         "norm": {"mean": [float(v) for v in spec.norm_mean], "std": [float(v) for v in spec.norm_std]},
         "quantization": quantize,
-        "model": {"file": MODEL_NAME, "signature": SIGNATURE_NAME, "input": _io(inp), "output": _io(outp)},
+        "model": {"file": MODEL_NAME, "signature": SIGNATURE_NAME, "input": _io(inp), "output": _io(outp),
+                  **({"batch": batch} if batch != 1 else {})},
         "files": {},
         "training": {"recipe": spec.recipe, "data_sha256": spec.data_sha256, "config": spec.config,
                      "metrics": spec.metrics},
@@ -159,6 +170,7 @@ def convert(
             "calibration": {"windows": 0 if calibration is None or quantize != "int8" else int(len(calibration)),
                             "extreme_windows": n_extremes, "source": data_source},
             **report.to_manifest(),
+            **({"batch": {"batch": 1, "why": batch_note}} if batch_note else {}),
         },
     }
     bundle = write_bundle(out, manifest, {MODEL_NAME: tflite})

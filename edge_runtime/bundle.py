@@ -52,6 +52,7 @@ class TensorSpec:
     dtype: str  # "float32", or "int8"/"uint8" for integer I/O
     scale: float | None = None  # real = scale * (q - zero_point), integer I/O only
     zero_point: int | None = None
+    batch_dim: int | None = None  # the model's own batch dimension: -1 when dynamic (model side only)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Physical float values -> what this tensor takes (identity for float I/O)."""
@@ -150,6 +151,11 @@ class Bundle:
     @property
     def output(self) -> TensorSpec:
         return _tensor_spec(self.manifest["model"]["output"])
+
+    @property
+    def batch(self) -> int | str:
+        """Windows per invoke the model takes: 1, a fixed ``N``, or ``"dynamic"`` (any number)."""
+        return self.manifest["model"].get("batch", 1)
 
     @property
     def norm_mean(self) -> np.ndarray:
@@ -304,15 +310,20 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
             fail(f"context.before ({before}) and context.after ({after}) must be non-negative integers")
     if "keeps" in m and not (isinstance(m["keeps"], list) and all(isinstance(k, str) for k in m["keeps"])):
         fail("keeps must be a list of feature names")
+    batch = model.get("batch", 1)
+    if not (batch == "dynamic" or (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1)):
+        fail(f"model.batch must be 'dynamic' or a positive number of windows, got {batch!r}")
+    rows = batch if isinstance(batch, int) else 1
     for side in ("input", "output"):
         t = need(side, dict, model, "model.")
         ctx = f"model.{side}."
         need("name", str, t, ctx)
         shape = need("shape", list, t, ctx)
         length = before + window + after if side == "input" else window
-        expect_shape = [1, length, len(channels)]
+        expect_shape = [rows, length, len(channels)]
         if shape != expect_shape:
-            what = "[1, before + window + after, channels]" if side == "input" else "[1, window, channels]"
+            length_name = "before + window + after" if side == "input" and (before or after) else "window"
+            what = f"[{rows}, {length_name}, channels]"
             fail(f"model.{side}.shape {shape} does not match {what} = {expect_shape}")
         dtype = need("dtype", str, t, ctx)
         if dtype not in IO_DTYPES:
@@ -386,6 +397,13 @@ def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> 
             raise BundleError(
                 f"{where}: model {side} quantization (scale {actual.scale}, zero point {actual.zero_point}) "
                 f"does not match the manifest's ({declared.scale}, {declared.zero_point})"
+            )
+    dynamic = manifest["model"].get("batch", 1) == "dynamic"
+    for side, actual in (("input", ins[0]), ("output", outs[0])):
+        if dynamic != (actual.batch_dim == -1):
+            raise BundleError(
+                f"{where}: model {side} batch dimension is {'dynamic' if actual.batch_dim == -1 else 'fixed'}, "
+                f"the manifest's model.batch says {manifest['model'].get('batch', 1)!r}"
             )
 
 
@@ -463,7 +481,10 @@ def _tensor(sub: _Table, index: int) -> TensorSpec:
         scales, zps = q.vector(2, "f"), q.vector(3, "q")
         if len(scales) == 1:
             scale, zp = float(scales[0]), int(zps[0]) if zps else 0
-    return TensorSpec(name=t.string(3) or "", shape=tuple(t.vector(0, "i")), dtype=dtype, scale=scale, zero_point=zp)
+    shape = tuple(t.vector(0, "i"))
+    signature = t.vector(7, "i")  # shape_signature: -1 marks a dimension fixed only at run time
+    batch_dim = signature[0] if signature else (shape[0] if shape else None)
+    return TensorSpec(name=t.string(3) or "", shape=shape, dtype=dtype, scale=scale, zero_point=zp, batch_dim=batch_dim)
 
 
 def read_tflite_io(data: bytes) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:
@@ -482,7 +503,8 @@ def read_tflite_io(data: bytes) -> dict[str, tuple[list[TensorSpec], list[Tensor
             specs = []
             for tm in sig.tables(side):
                 spec = _tensor(sub, tm.scalar(1, "I", 0))
-                specs.append(TensorSpec(tm.string(0) or spec.name, spec.shape, spec.dtype, spec.scale, spec.zero_point))
+                specs.append(TensorSpec(tm.string(0) or spec.name, spec.shape, spec.dtype, spec.scale, spec.zero_point,
+                                        spec.batch_dim))
             sides.append(specs)
         out[sig.string(2) or ""] = (sides[0], sides[1])
     if not out and subgraphs:

@@ -171,6 +171,50 @@ class GuardedTransform:
             return None, "passthrough"
         return y[0], None
 
+    def batch(self, xs: np.ndarray, finite: bool = False) -> tuple[np.ndarray, list[str | None]]:
+        """``xs`` ``[n, before + window + after, channels]`` -> ``(ys [n, window, channels], reasons [n])``:
+        many windows per invoke, each judged alone exactly as :meth:`__call__` would (a dropped row is
+        all NaN and has its reason; ``None`` means kept). A window whose input is not finite never
+        enters the batch; a batch the interpreter fails on is retried one window at a time, so one
+        bad window is dropped alone."""
+        xs = np.asarray(xs, dtype=np.float32)
+        n = xs.shape[0] if xs.ndim == 3 else 0
+        ys = np.full((n,) + self.shape[1:], np.nan, np.float32)
+        if xs.ndim != 3 or xs.shape[1:] != self.in_shape[1:]:
+            return ys, ["shape"] * n
+        reasons: list[str | None] = [None] * n
+        rows = np.arange(n)
+        if not finite:
+            good = xs.reshape(n, -1).dot(self._zeros) == 0.0  # per-row finiteness, as in _finite
+            for i in np.flatnonzero(~good):
+                reasons[i] = "nan_input"
+            rows = rows[good]
+        if rows.size == 0:
+            return ys, reasons
+        block = xs if rows.size == n else xs[rows]
+        try:
+            y = self.interpreter.run_batch(block)
+            if type(y) is not np.ndarray or y.shape != (len(rows),) + self.shape[1:] or y.dtype is not _FLOAT32:
+                raise ValueError("batch output shape")
+        except Exception:  # judge each window alone: only the failing ones are dropped
+            for i in rows:
+                y1, reasons[i] = self(xs[i], finite=True)
+                if y1 is not None:
+                    ys[i] = y1
+            return ys, reasons
+        centre = block if self.in_shape == self.shape else block[:, self.before:self.before + self.window]
+        flat_y = y.reshape(len(rows), -1)
+        bad_out = flat_y.dot(self._zeros_out) != 0.0
+        same = (flat_y.view(np.uint32) == np.ascontiguousarray(centre).reshape(len(rows), -1).view(np.uint32)).all(axis=1)
+        for j, i in enumerate(rows):
+            if bad_out[j]:
+                reasons[i] = "nan_output"
+            elif same[j]:  # the graph handed its input back
+                reasons[i] = "passthrough"
+            else:
+                ys[i] = y[j]
+        return ys, reasons
+
 
 def _load(bundle: Any) -> Any:
     from edge_runtime.bundle import Bundle, load_bundle
@@ -348,12 +392,11 @@ class Engine:
 
     def _flush(self, device_id: str, dev: _Device, out: list) -> None:
         values, times, p = dev.values, dev.times, dev.next
+        ready = []
         while p + self.window <= values.shape[0]:
-            x = context_window(values, p, self.window, self.before, self.after)
-            record = self._transform(device_id, dev, times[p], x)
-            if record is not None:
-                out.append(record)
+            ready.append((p, context_window(values, p, self.window, self.before, self.after)))
             p += self.stride
+        self._release(device_id, dev, times, ready, out)
         dev.restart_window()
 
     def _add(self, device_id: str, dev: _Device, times: np.ndarray, values: np.ndarray, out: list) -> None:
@@ -363,14 +406,44 @@ class Engine:
         w, s, b, a = self.window, self.stride, self.before, self.after
         p = dev.next
         n = values.shape[0]
+        ready = []
         while p + w + a <= n:  # the window and its look-ahead are here
             x = values[p - b:p + w + a] if p >= b else context_window(values, p, w, b, a)  # stream start: mirrored
+            ready.append((p, x))
+            p += s
+        self._release(device_id, dev, times, ready, out)
+        keep = max(0, min(p, n) - b)  # the next window's history stays
+        dev.values, dev.times, dev.next = values[keep:], times[keep:], p - keep
+
+    def _release(self, device_id: str, dev: _Device, times: np.ndarray, ready: list, out: list) -> None:
+        """The ready ``(start, window with context)`` pairs -> records: one invoke per window, or
+        batched invokes when the model takes batches and several are ready (the same records)."""
+        if len(ready) > 1 and self.interpreter_batches:
+            self._transform_many(device_id, dev, times, ready, out)
+            return
+        for p, x in ready:
             record = self._transform(device_id, dev, times[p], x)
             if record is not None:
                 out.append(record)
-            p += s
-        keep = max(0, min(p, n) - b)  # the next window's history stays
-        dev.values, dev.times, dev.next = values[keep:], times[keep:], p - keep
+
+    @property
+    def interpreter_batches(self) -> bool:
+        """Whether the model takes more than one window per invoke (the manifest's ``model.batch``)."""
+        return getattr(self.interpreter, "batch", 1) != 1
+
+    def _transform_many(self, device_id: str, dev: _Device, times: np.ndarray, ready: list, out: list) -> None:
+        """The ready windows in batched invokes; records, sequence numbers and drop counters come
+        out exactly as from one :meth:`_transform` per window, in order."""
+        ys, reasons = self.guard.batch(np.stack([x for _, x in ready]), finite=True)
+        for (p, _), y, reason in zip(ready, ys, reasons):
+            if reason is not None:
+                dev.stats.windows_dropped += 1
+                dev.stats.drops[reason] += 1
+                continue
+            out.append(TransformedWindow(device_id, dev.seq, float(times[p]), self.sample_rate, self.channels,
+                                         self.units_out, y, self._bundle_id, self._bundle_version))
+            dev.seq += 1
+            dev.stats.windows_emitted += 1
 
     def transform_window(self, device_id: str, start_time: float, x: np.ndarray) -> TransformedWindow | None:
         """One ready window ``x`` (the bundle's features, on its grid) for a device: its record, or
@@ -479,6 +552,7 @@ def transform_windows(
         )
     guard = GuardedTransform(interpreter or _interpreter_for(b, backend, 1), b.window, b.n_channels,
                              b.context_before, b.context_after)
+    one_window = getattr(guard.interpreter, "batch", 1) == 1
     n = windows.shape[0]
     if out is None:
         out = np.empty((n,) + shape, dtype=np.float32)
@@ -488,12 +562,18 @@ def transform_windows(
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         block = np.asarray(windows[lo:hi], dtype=np.float32)
-        result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
-        for i in range(hi - lo):
-            y, _reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
-            if y is not None:
-                result[i] = y
-                ok[lo + i] = True
+        if one_window:
+            result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
+            for i in range(hi - lo):
+                y, _reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
+                if y is not None:
+                    result[i] = y
+                    ok[lo + i] = True
+        else:  # the bundle's model takes batches: many windows per invoke, each judged alone
+            if block.shape[1] != b.input_length:
+                block = np.stack([with_context(x, b.window, b.context_before, b.context_after) for x in block])
+            result, reasons = guard.batch(block)
+            ok[lo:hi] = [r is None for r in reasons]
         out[lo:hi] = result
         if progress is not None:
             progress(hi - lo)

@@ -127,6 +127,12 @@ class WindowInterpreter(ABC):
     def run(self, x: np.ndarray) -> np.ndarray:
         """``x`` ``[1, window, channels]`` float32 -> the model's output as float32; raises :class:`InterpreterError`."""
 
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[n, window, channels]`` -> ``[n, ...]``: ``n`` windows, each exactly as :meth:`run`
+        would transform it alone. This default invokes once per window; batched models do fewer."""
+        return np.concatenate([self.run(x[i:i + 1]) for i in range(x.shape[0])]) if x.shape[0] else \
+            np.zeros((0,) + tuple(self.output_shape[1:]), np.float32)
+
 
 class _Quant:
     """Affine int8/uint8 I/O: real = scale * (q - zero_point). ``None`` scale means float I/O."""
@@ -179,11 +185,15 @@ class TFLiteInterpreter(WindowInterpreter):
         backend: str | None = None,
         num_threads: int = 1,
         where: str = "model",
+        batch: int | str = 1,
     ):
         self.backend, interpreter_class = load_backend(backend)
         content = model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
+        self._content, self._class, self._num_threads = bytes(content), interpreter_class, num_threads
+        self.batch = batch  # windows per invoke: 1, a fixed N, or "dynamic" (the manifest's model.batch)
+        self._sized: dict[int, Any] = {}  # dynamic batch: one interpreter per power-of-two batch size
         try:
-            self._interp = interpreter_class(model_content=bytes(content), num_threads=num_threads)
+            self._interp = interpreter_class(model_content=self._content, num_threads=num_threads)
             self._interp.allocate_tensors()
         except Exception as exc:  # the backends raise ValueError/RuntimeError for unloadable models
             raise BundleError(f"{where}: the {self.backend} interpreter cannot load the model ({exc})") from None
@@ -193,6 +203,13 @@ class TFLiteInterpreter(WindowInterpreter):
         self.output_shape = tuple(int(v) for v in out["shape"])
         # -1 marks a dimension the model only fixes at run time; the engine checks each output.
         self.output_shape_signature = tuple(int(v) for v in out.get("shape_signature", out["shape"]))
+        if batch == "dynamic":  # run() takes one window: the batch dimension is ours, not the output's
+            self.output_shape_signature = (1,) + self.output_shape_signature[1:]
+        self.model_rows = self.input_shape[0]  # windows the model takes as loaded (N when fixed, else 1)
+        if isinstance(batch, int) and batch > 1:  # a fixed batch of N: run() still takes one window (padded)
+            self.input_shape = (1,) + self.input_shape[1:]
+            self.output_shape = (1,) + self.output_shape[1:]
+            self.output_shape_signature = (1,) + self.output_shape_signature[1:]
         self.input_quant = _quant_of(inp, "input", where)
         self.output_quant = _quant_of(out, "output", where)
         self.signature = signature
@@ -215,17 +232,24 @@ class TFLiteInterpreter(WindowInterpreter):
         return ins[0], outs[0]
 
     @classmethod
-    def from_bundle(cls, bundle: "Bundle", *, backend: str | None = None, num_threads: int = 1) -> "TFLiteInterpreter":
-        """The bundle's model (re-checked against its checksum); I/O must match the manifest exactly."""
+    def from_bundle(cls, bundle: "Bundle", *, backend: str | None = None, num_threads: int = 1,
+                    batched: bool = True) -> "TFLiteInterpreter":
+        """The bundle's model (re-checked against its checksum); I/O must match the manifest exactly.
+
+        ``batched=False`` runs a dynamic-batch model one window per invoke (the baseline the
+        benchmark compares batching against)."""
         where = str(bundle.model_path)
+        batch = bundle.batch if batched or bundle.batch != "dynamic" else 1
         interp = cls(bundle.read_model(), signature=bundle.signature, backend=backend,
-                     num_threads=num_threads, where=where)
+                     num_threads=num_threads, where=where, batch=batch)
+        rows = bundle.batch if isinstance(bundle.batch, int) else 1
         want_in = (1, bundle.input_length, bundle.n_channels)
         want_out = (1, bundle.window, bundle.n_channels)
-        if interp.input_shape != want_in or interp.output_shape != want_out:
+        if interp.input_shape != want_in or interp.output_shape != want_out or interp.model_rows != rows:
             raise BundleError(
-                f"{where}: model I/O shapes {list(interp.input_shape)} -> {list(interp.output_shape)} "
-                f"do not match the manifest's {list(want_in)} -> {list(want_out)}"
+                f"{where}: model I/O shapes {[interp.model_rows, *interp.input_shape[1:]]} -> "
+                f"{[interp.model_rows, *interp.output_shape[1:]]} do not match the manifest's "
+                f"{[rows, *want_in[1:]]} -> {[rows, *want_out[1:]]}"
             )
         for side, quant, spec in (("input", interp.input_quant, bundle.input), ("output", interp.output_quant, bundle.output)):
             declared = np.dtype(spec.dtype)
@@ -245,6 +269,8 @@ class TFLiteInterpreter(WindowInterpreter):
     def run(self, x: np.ndarray) -> np.ndarray:
         if x.shape != self.input_shape:
             raise InterpreterError(f"input shape {x.shape} is not the model's {self.input_shape}")
+        if isinstance(self.batch, int) and self.batch > 1:
+            return self.run_batch(x)
         interp, quant_in, quant_out = self._interp, self.input_quant, self.output_quant
         try:
             interp.set_tensor(self._in_index, quant_in.to_model(x) if quant_in.is_int else x)
@@ -253,3 +279,60 @@ class TFLiteInterpreter(WindowInterpreter):
         except Exception as exc:  # any backend failure is one failed window, never a crash
             raise InterpreterError(f"{self.backend} invoke failed: {exc}") from None
         return quant_out.from_model(y) if quant_out.is_int else y
+
+    # -- many windows per invoke ----------------------------------------------------------------
+
+    MAX_BATCH = 64  # windows per invoke: larger batches measured no faster on the shipped bundles
+
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[n, ...]`` -> ``[n, ...]`` in as few invokes as the model allows.
+
+        A dynamic-batch model runs power-of-two blocks (37 windows: 32 + 4 + 1) on interpreters
+        sized once each, so nothing is re-allocated per call; a fixed-batch model runs blocks of its
+        ``N``, the last one zero-padded; a one-window model invokes per window. Rows of a batch do
+        not interact, so each window's output is bit-identical to its one-window invoke (checked at
+        conversion and in the tests).
+        """
+        n = x.shape[0]
+        if self.batch == 1 or (self.batch == "dynamic" and n <= 1):
+            return super().run_batch(x)
+        out = np.empty((n,) + tuple(self.output_shape[1:]), np.float32)
+        lo = 0
+        while lo < n:
+            size = self._block(n - lo)
+            interp, i_idx, o_idx = self._batch_interpreter(size)
+            block = x[lo:lo + size]
+            k = block.shape[0]
+            if k < size:  # fixed batch: pad the last block (its extra rows are discarded)
+                block = np.concatenate([block, np.zeros((size - k,) + block.shape[1:], block.dtype)])
+            try:
+                interp.set_tensor(i_idx, self.input_quant.to_model(block) if self.input_quant.is_int
+                                  else np.ascontiguousarray(block))
+                interp.invoke()
+                y = interp.get_tensor(o_idx)
+            except Exception as exc:  # any backend failure fails the batch; the caller retries per window
+                raise InterpreterError(f"{self.backend} batched invoke failed: {exc}") from None
+            out[lo:lo + k] = (self.output_quant.from_model(y) if self.output_quant.is_int else y)[:k]
+            lo += k
+        return out
+
+    def _block(self, remaining: int) -> int:
+        if self.batch != "dynamic":
+            return int(self.batch)
+        size = 1
+        while size * 2 <= min(remaining, self.MAX_BATCH):
+            size *= 2
+        return size
+
+    def _batch_interpreter(self, size: int) -> tuple[Any, int, int]:
+        if self.batch != "dynamic" or size == 1:  # a fixed batch runs on the interpreter as loaded
+            return self._interp, self._in_index, self._out_index
+        if size not in self._sized:
+            interp = self._class(model_content=self._content, num_threads=self._num_threads)
+            interp.resize_tensor_input(self._in_index, [size, *self.input_shape[1:]], strict=True)
+            try:
+                interp.allocate_tensors()
+            except Exception as exc:
+                raise InterpreterError(f"{self.backend} cannot run batches of {size} ({exc})") from None
+            self._sized[size] = interp
+        return self._sized[size], self._in_index, self._out_index

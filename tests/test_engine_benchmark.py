@@ -44,12 +44,17 @@ def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys)
     assert res["memory"]["engine_peak_rss_mb"] > 0
     assert res["memory"]["engine_process_imported_tensorflow"] is False
     assert any("--no-tensorflow" in s for s in res["skipped"])
-    assert set(res["goals"]) == {"window_step_overhead", "engine_overhead", "streams_per_core", "uplink_reduction"}
+    assert set(res["goals"]) == {"window_step_overhead", "engine_overhead", "streams_per_core", "uplink_reduction",
+                                 "batched_bulk_speedup", "dask_2_workers_speedup"}
     i8_up, f32_up = res["uplink"]
     assert i8_up["chosen"] == "int8" and i8_up["binary"]["int8"]["max_abs_error"] < i8_up["output_step"]
     assert f32_up["chosen"] == "float16" and f32_up["output_step"] is None
     assert i8_up["binary_bytes_per_record"] < f32_up["binary_bytes_per_record"] < f32_up["json_bytes_per_record"]
     assert i8_up["binary_bytes_per_day"] == pytest.approx(i8_up["binary_bytes_per_record"] * 86400 / 2.56, rel=1e-3)
+    bt = res["batching"]  # these one-window bundles: both sides invoke per window, and agree bit for bit
+    assert bt["batch"] == 1 and bt["bit_identical"] and bt["bulk_one_window_per_s"] > 0
+    d = res["dask"]
+    assert [r["workers"] for r in d["runs"]] == [1, 2] and d["bit_identical"] and d["windows"] > 0
     md = (tmp_path / "b.md").read_text()
     assert "binary int8 **(chosen)**" in md
     assert "| goal | target | measured | met |" in md and "skipped" in md and "Machine:" in md
@@ -63,11 +68,12 @@ def test_edge_install_without_tensorflow_says_what_it_skipped(bundles, tmp_path)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run(
         [sys.executable, "-m", "edge_runtime.cli", "benchmark", "--bundle", str(bundles[1].path), "--quick",
-         "--json", str(tmp_path / "b.json")],
+         "--no-dask", "--json", str(tmp_path / "b.json")],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads((tmp_path / "b.json").read_text())
     assert any("TensorFlow is not installed" in s for s in res["skipped"])
     assert "keras" not in res and "ratio" not in res["memory"]
+    assert any("--no-dask" in s for s in res["skipped"]) and "dask" not in res
     assert "skipped" in out.stdout and "TensorFlow is not installed" in out.stdout

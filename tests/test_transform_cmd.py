@@ -133,10 +133,13 @@ def test_motionsense_layout(bundle, tmp_path, out_name):
         with zipfile.ZipFile(out) as zf:
             files = {n: zf.read(n).decode() for n in zf.namelist()}
     else:
-        files = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
-    assert set(files) == {"TRANSFORM.json", "A_DeviceMotion_data/jog_9/sub_1.csv", "A_DeviceMotion_data/wlk_7/sub_2.csv"}
-    meta = json.loads(files["TRANSFORM.json"])
-    assert meta["windows"] == 2 + 3 and meta["bundle"]["id"] == "affine" and meta["windows_dropped"] == 0
+        files = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()
+                 and not p.relative_to(out).as_posix().startswith(".edge-runtime/")}  # the run's resume state
+    assert set(files) == {"DATASET.json", "DATASET.md", "A_DeviceMotion_data/jog_9/sub_1.csv",
+                          "A_DeviceMotion_data/wlk_7/sub_2.csv"}
+    meta = json.loads(files["DATASET.json"])
+    assert meta["data"]["windows"] == 2 + 3 and meta["transform"]["bundle"] == "affine"
+    assert meta["data"]["windows_dropped"] == 0 and meta["data"]["recordings"] == 2
     for member, raw in recs.items():
         rows = list(csv.reader(io.StringIO(files[f"A_DeviceMotion_data/{member}"])))
         table = np.array(rows[1:], dtype=np.float64)

@@ -46,6 +46,12 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "instead of float I/O")
     p.add_argument("--per-channel", action="store_true",
                    help="int8: quantize weights per output channel (default: per tensor, a smaller file)")
+    p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
+                   help="windows per invoke the model takes: 'dynamic' (default; any number, one window on the "
+                        "device), a fixed N, or 1 (the one-window graph)")
+    p.add_argument("--rebatch", metavar="BUNDLE",
+                   help="instead of converting, rewrite an existing one-window BUNDLE to take --batch windows per "
+                        "invoke (no TensorFlow; outputs proven bit-identical) and write it to --out")
     p.add_argument("--allow-parity-miss", action="store_true",
                    help="write the bundle even when a parity target is missed (recorded as targets_met: false)")
     legacy = p.add_argument_group("legacy Keras 2 import (instead of RUN_DIR)")
@@ -67,6 +73,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.errors import UserError
 
+    if args.rebatch:
+        from converters.batch import rebatch_bundle
+
+        if args.run_dir or args.keras2:
+            raise UserError("--rebatch BUNDLE takes no RUN_DIR or --keras2")
+        rebatch_bundle(args.rebatch, args.batch, args.out)
+        return 0
     if bool(args.run_dir) == bool(args.keras2):
         raise UserError("give either RUN_DIR or --keras2 MODEL (not both, not neither)")
     if args.calibration_windows < 1 or args.parity_windows < 1:
@@ -118,6 +131,6 @@ def run(args: argparse.Namespace) -> int:
         holdout=windows.holdout, calibration=windows.calibration, calibration_pool=windows.pool, metrics_fn=metrics_fn, metrics_note=note,
         layout=layout, version=args.version, description=args.description, source=source,
         data_source=windows.source, int8_io=args.int8_io, per_channel=args.per_channel,
-        allow_parity_miss=args.allow_parity_miss,
+        allow_parity_miss=args.allow_parity_miss, batch=args.batch,
     )
     return 0

@@ -40,6 +40,8 @@ GOALS = {
     "rss_ratio": ("peak RSS vs TensorFlow", "<= 0.1x"),
     "streams_per_core": ("50 Hz streams per core (end to end)", ">= 200"),
     "uplink_reduction": ("uplink bytes per window, JSON / binary (decode error < output step)", ">= 8x"),
+    "batched_bulk_speedup": ("bulk windows/s per core, batched vs one-window invoke (bit-identical)", ">= 4x"),
+    "dask_2_workers_speedup": ("publishing windows/s, 2 vs 1 Dask workers (bit-identical)", ">= 1.6x"),
 }
 
 
@@ -56,6 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=10, help="samples per incoming batch, like one BLE frame (default 10)")
     parser.add_argument("--no-tensorflow", action="store_true", help="skip the TensorFlow baselines even if installed")
     parser.add_argument("--uplink", action="store_true", help="only the uplink size/decode-error part (seconds)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask 1 vs 2 workers publishing run")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not numbers to publish")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here (default: stdout)")
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         tensorflow=not args.no_tensorflow,
         cold_runs=1 if args.quick else 3,
+        dask_workers=not args.no_dask,
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     md = to_markdown(results)
@@ -376,6 +380,67 @@ def bulk_windows_per_s(bundle, windows: int) -> float:
     return round(len(got) / (time.perf_counter() - start), 1)
 
 
+def batched_vs_one_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
+    """Bulk windows/s per core (CPU time), one window per invoke vs the bundle's batched invoke, side by
+    side on the same model bytes: ready windows (the ``.npy`` path) and a recording streamed through
+    the engine at the bundle's stride in 4096-sample pushes (the publishing path). Outputs compared
+    bit for bit."""
+    import numpy as np
+
+    from edge_runtime.engine import Engine, stack_values, transform_windows
+    from edge_runtime.interpreter import TFLiteInterpreter
+
+    w = bundle.window
+    one = TFLiteInterpreter.from_bundle(bundle, batched=False)
+    many = TFLiteInterpreter.from_bundle(bundle)
+    t, raw = synthetic_raw(w * windows, bundle.sample_rate, seed=2)
+    ready = bundle.feature_set.from_raw(raw).reshape(windows, w, -1).astype(np.float32)
+    n_rec = max(w * 2, (windows * bundle.stride) + w)  # ~windows windows at the bundle's stride
+    t_rec, raw_rec = synthetic_raw(n_rec, bundle.sample_rate, seed=3)
+    outputs: dict[str, Any] = {}
+
+    def bulk(interp, name):
+        def f() -> float:
+            c0 = time.process_time()
+            y, ok = transform_windows(bundle, ready, interpreter=interp, batch_size=1024)
+            outputs[name] = y.tobytes()
+            return windows / max(time.process_time() - c0, 1e-9)
+        return f
+
+    def stream(interp, name):
+        def f() -> float:
+            engine = Engine(bundle, stride=bundle.stride, interpreter=interp)
+            c0 = time.process_time()
+            records = []
+            for i in range(0, n_rec, 4096):
+                records += engine.push("r", t_rec[i:i + 4096], raw_rec[i:i + 4096])
+            elapsed = time.process_time() - c0
+            outputs[name] = stack_values(records).tobytes()
+            return len(records) / max(elapsed, 1e-9)
+        return f
+
+    methods = {"bulk_one": bulk(one, "bulk_one"), "bulk_batched": bulk(many, "bulk_batched"),
+               "stream_one": stream(one, "stream_one"), "stream_batched": stream(many, "stream_batched")}
+    for f in methods.values():
+        f()  # warm up (the batched interpreters are sized on first use)
+    samples: dict[str, list[float]] = {k: [] for k in methods}
+    for _ in range(rounds):
+        for k, f in methods.items():
+            samples[k].append(f())
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    return {
+        "batch": bundle.batch,
+        "windows": windows,
+        "bulk_one_window_per_s": round(med["bulk_one"], 1),
+        "bulk_batched_per_s": round(med["bulk_batched"], 1),
+        "bulk_speedup": round(med["bulk_batched"] / med["bulk_one"], 3),
+        "stream_one_window_per_s": round(med["stream_one"], 1),
+        "stream_batched_per_s": round(med["stream_batched"], 1),
+        "stream_speedup": round(med["stream_batched"] / med["stream_one"], 3),
+        "bit_identical": outputs["bulk_one"] == outputs["bulk_batched"] and outputs["stream_one"] == outputs["stream_batched"],
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Subprocess measurements: cold start, peak RSS, Keras
 
@@ -508,6 +573,7 @@ def run_benchmark(
     batch: int = 10,
     tensorflow: bool = True,
     cold_runs: int = 3,
+    dask_workers: bool = True,
     log=lambda msg: None,
 ) -> dict[str, Any]:
     from edge_runtime.bundle import load_bundle
@@ -515,7 +581,10 @@ def run_benchmark(
     loaded = [load_bundle(b) for b in bundles]
     keras_path = resolve_keras(keras)
     main = loaded[0]
+    from edge_runtime.errors import UserError
+
     res: dict[str, Any] = {"machine": machine(), "bundles": [], "skipped": [], "goals": {}}
+    goals = res["goals"]
     res["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     for b in loaded:
@@ -533,6 +602,10 @@ def run_benchmark(
     else:
         res["skipped"].append("int8 vs float32: pass one bundle of each quantization (--bundle A --bundle B)")
 
+    log(f"bulk: one window per invoke vs batched ({main.id}, batch {main.batch!r})")
+    res["batching"] = batched_vs_one_window(main, windows=max(windows * 4, 64), rounds=max(3, rounds // 2))
+    goals["batched_bulk_speedup"] = {"value": res["batching"]["bulk_speedup"],
+                                     "met": res["batching"]["bulk_speedup"] >= 4.0 and res["batching"]["bit_identical"]}
     log("throughput: concurrent streams")
     res["throughput"] = [throughput(main, streams, stream_seconds, batch, stride=None)]
     if main.stride != main.window:
@@ -573,8 +646,21 @@ def run_benchmark(
         else:
             res["skipped"].append("Keras model(x) speed: no Keras model given (--keras RUN_DIR or model.keras)")
 
+    if dask_workers:
+        from edge_runtime.publish.bench import workers_speedup
+
+        log("publishing: a data set on a local Dask cluster, 1 vs 2 worker processes")
+        try:
+            res["dask"] = workers_speedup(main, quick=windows < 100)
+        except UserError as exc:
+            res["skipped"].append(f"Dask 1 vs 2 workers: {exc}")
+        else:
+            goals["dask_2_workers_speedup"] = {"value": res["dask"]["speedup"],
+                                               "met": res["dask"]["speedup"] >= 1.6 and res["dask"]["bit_identical"]}
+    else:
+        res["skipped"].append("Dask 1 vs 2 workers: --no-dask")
+
     e = res["bundles"][0]
-    goals = res["goals"]
     goals["window_step_overhead"] = {"value": e["window_step_overhead"], "met": e["window_step_overhead"] <= 0.10}
     goals["engine_overhead"] = {"value": e["engine_overhead"], "met": e["engine_overhead"] <= 0.10}
     if "keras" in res:
@@ -623,6 +709,22 @@ def to_markdown(res: dict[str, Any]) -> str:
         r = res["int8_vs_float32"]
         out += ["", f"int8 / float32: invoke time x{r['bare_invoke_ratio']}, engine time x{r['engine_window_ratio']}, "
                     f"model size x{r['size_ratio']}."]
+    if "batching" in res:
+        bt = res["batching"]
+        out += ["", f"Bulk, one window per invoke vs batched (model batch {bt['batch']!r}; windows/s per core, CPU time; "
+                    f"outputs bit-identical: {bt['bit_identical']}):", "",
+                "| path | one-window | batched | speed-up |", "|---|---|---|---|",
+                f"| ready windows ({bt['windows']}, the .npy path) | {bt['bulk_one_window_per_s']:.0f} | "
+                f"{bt['bulk_batched_per_s']:.0f} | {bt['bulk_speedup']}x |",
+                f"| a recording through the engine at the bundle's stride | {bt['stream_one_window_per_s']:.0f} | "
+                f"{bt['stream_batched_per_s']:.0f} | {bt['stream_speedup']}x |"]
+    if "dask" in res:
+        d = res["dask"]
+        out += ["", f"Publishing {d['recordings']} recordings ({d['windows']} windows, stride {d['stride']}) on a local "
+                    f"Dask cluster (cluster start not timed; outputs bit-identical to one process: {d['bit_identical']}):",
+                "", "| workers | wall s | windows/s |", "|---|---|---|"]
+        out += [f"| {r['workers']} | {r['wall_s']} | {r['windows_per_s']:.0f} |" for r in d["runs"]]
+        out += ["", f"2 vs 1 workers: {d['speedup']}x."]
     out += ["", "| streams | stride | batch | windows | bytes/record | CPU s | streams per core | windows/s per core |",
             "|---|---|---|---|---|---|---|---|"]
     for t in res["throughput"]:

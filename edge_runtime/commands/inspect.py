@@ -51,7 +51,8 @@ def format_manifest(m: dict, path: str = "") -> str:
         ("keeps       " + ", ".join(m["keeps"]) + " (everything else in the output is population data)")
         if m.get("keeps") else None,
         f"model       {model['file']}  signature '{model['signature']}', {m['quantization']}, "
-        f"in {model['input']['dtype']}{model['input']['shape']} -> out {model['output']['dtype']}{model['output']['shape']}",
+        f"in {model['input']['dtype']}{model['input']['shape']} -> out {model['output']['dtype']}{model['output']['shape']}"
+        + (f", batch {model['batch']} windows per invoke" if model.get("batch", 1) != 1 else ""),
     ]
     for side in ("input", "output"):
         t = model[side]

@@ -1,39 +1,41 @@
 """``edge-runtime transform --bundle B --input IN --output OUT``: transform a data set offline.
 
 For publishing data sets: every window goes through the same fail-closed transform the device runs,
-TensorFlow-free. Three inputs, told apart by what ``IN`` is:
+TensorFlow-free. Inputs, told apart by what ``IN`` is:
 
 - ``.npy`` ``[n, window, channels]``: windows already in the bundle's features, channel order and
   units -> an ``.npy`` of the same shape. Read through a memory map, ``--batch-size`` windows at a
   time, and written the same way, so inputs larger than memory are fine.
-- a recording ``.csv`` (our format ``t, acc_x, ..., gyro_z``, or one MotionSense CSV): streamed
-  through the engine (features, resampling, windows) -> a CSV ``window, t, <channels>``.
-- the MotionSense zip or folder: each recording through the engine -> the same layout under
-  ``OUT`` (``A_DeviceMotion_data/<act>_<trial>/sub_<n>.csv`` with ``window, t, <channels>``), or a
-  zip when ``OUT`` ends in ``.zip``. The subject table (which holds gender) is not copied.
+- a recording ``.csv`` (our format ``t, acc_x, ..., gyro_z``, or one MotionSense CSV) with a ``.csv``
+  ``OUT``: streamed through the engine (features, resampling, windows) -> a CSV ``window, t, <channels>``.
+- a data set: the MotionSense zip or folder, a folder of CSV/Parquet recordings, or a glob of them
+  (``'data/**/*.parquet'``) -> the same layout under ``OUT`` (one transformed recording per input
+  recording, same relative path and format; a zip when ``OUT`` ends in ``.zip``) with a datasheet
+  ``DATASET.md``/``DATASET.json``. Resumable: a re-run skips finished recordings (by checksum).
+  ``--workers N`` runs it on a local Dask cluster, ``--scheduler ADDRESS`` on an existing one
+  (the ``[publish]`` extra; docs/publishing.md). A subject table (which holds gender) is never copied.
 
 Windows are non-overlapping tiles unless ``--stride`` says otherwise; samples after the last whole
 window are not emitted (there is nothing transformed to emit for them). A window the model fails
-on is dropped (NaN in ``.npy`` output, missing in CSV output), counted, and makes the exit status 1.
+on is dropped (NaN in ``.npy`` output, missing in CSV/Parquet output), counted, and makes the exit
+status 1; so does a recording that cannot be read (reported with its reason; the others go on).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import sys
 from pathlib import Path
 
-MOTIONSENSE_HINT = "A_DeviceMotion_data"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", required=True, help="bundle folder or shipped bundle name (e.g. motionsense-gender)")
-    parser.add_argument("--input", required=True, type=Path,
-                        help="windows .npy [n, window, channels], a recording .csv, or the MotionSense zip/folder")
+    parser.add_argument("--input", required=True,
+                        help="windows .npy [n, window, channels], a recording .csv, or a data set: the MotionSense "
+                             "zip/folder, a folder of .csv/.parquet recordings, or a quoted glob of them")
     parser.add_argument("--output", required=True, type=Path,
-                        help=".npy for .npy input, .csv for a recording, a folder (or .zip) for MotionSense")
+                        help=".npy for .npy input, .csv for a recording, a folder (or .zip) for a data set")
     parser.add_argument("--stride", type=int, default=None,
                         help="release a window every N samples (recordings; default: the window, i.e. tiles)")
     parser.add_argument("--units", default=None,
@@ -42,35 +44,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1024, help="windows read and transformed per batch (.npy)")
     parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data sets: run on a local Dask cluster of N worker processes ([publish] extra)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="data sets: run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786)")
 
 
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.bundle import load_bundle
     from edge_runtime.errors import DataError, UserError
 
-    src, dst = args.input, args.output
-    if not src.exists():
+    from edge_runtime.publish.sources import is_glob
+
+    src, dst = Path(args.input), args.output
+    if not is_glob(args.input) and not src.exists():
         raise DataError(f"{src}: no such file or folder")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-    if dst.exists() and not args.force:
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be positive, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise UserError("give --workers N (a local cluster) or --scheduler ADDRESS (an existing one), not both")
+    single = src.suffix.lower() == ".npy" or (src.suffix.lower() == ".csv" and dst.suffix.lower() == ".csv")
+    if single and (args.workers or args.scheduler):
+        raise UserError("--workers/--scheduler are for data sets (a folder, a glob, the MotionSense zip)")
+    if single and dst.exists() and not args.force:
         raise UserError(f"{dst}: already exists (pass --force to overwrite)")
-    if dst.resolve() == src.resolve():
+    if not is_glob(args.input) and dst.resolve() == src.resolve():
         raise UserError("--output must differ from --input")
     bundle = load_bundle(args.bundle)
     args.interpreter = _quiet_interpreter(bundle)
+    if not single:
+        return _transform_dataset(bundle, args)
     if src.suffix.lower() == ".npy":
         if dst.suffix.lower() != ".npy":
             raise UserError(f"{dst}: .npy input needs an .npy output")
         dropped, total = _transform_npy(bundle, src, dst, args)
-    elif src.is_dir() or src.suffix.lower() == ".zip":
-        dropped, total = _transform_motionsense(bundle, src, dst, args)
-    elif src.suffix.lower() == ".csv":
-        if dst.suffix.lower() != ".csv":
-            raise UserError(f"{dst}: a recording .csv input needs a .csv output")
-        dropped, total = _transform_recording(bundle, src, dst, args)
     else:
-        raise UserError(f"{src}: unknown input; expected windows .npy, a recording .csv, or the MotionSense zip/folder")
+        dropped, total = _transform_recording(bundle, src, dst, args)
     print(f"{dst}: {total - dropped} windows transformed with {bundle.id} {bundle.version}"
           + (f"; {dropped} dropped (the model failed on them)" if dropped else ""), file=sys.stderr)
     return 1 if dropped else 0
@@ -147,15 +158,9 @@ def _records_of(engine, device_id: str, t, raw, chunk: int = 4096, bar=None) -> 
 
 def windows_csv(records, channels) -> str:
     """Transformed windows as CSV rows ``window, t, <channels>`` (one row per sample)."""
-    import numpy as np
+    from edge_runtime.publish.formats import windows_csv as csv_text
 
-    buf = io.StringIO()
-    buf.write(",".join(("window", "t", *channels)) + "\n")
-    for r in records:
-        t = r.start_time + np.arange(r.values.shape[0]) / r.sample_rate
-        for ti, row in zip(t, r.values):
-            buf.write(f"{r.seq},{ti:.6f}," + ",".join(f"{float(v):.7g}" for v in row) + "\n")
-    return buf.getvalue()
+    return csv_text(records, channels)
 
 
 def _dropped(engine) -> int:
@@ -175,66 +180,12 @@ def _transform_recording(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
     return dropped, len(records) + dropped
 
 
-def _transform_motionsense(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
-    import shutil
-    import zipfile
+def _transform_dataset(bundle, args) -> int:
+    from edge_runtime.publish.pipeline import publish
+    from edge_runtime.publish.task import Options
 
-    import numpy as np
-
-    from edge_runtime.errors import UserError
-    from edge_runtime.motionsense import SAMPLE_RATE, MotionSense
-
-    data = MotionSense(src)
-    engine = _engine(bundle, args)
-    as_zip = dst.suffix.lower() == ".zip"
-    if dst.exists():  # --force was given (checked in run)
-        if dst.is_dir():
-            if not (dst / MOTIONSENSE_HINT).is_dir() and any(dst.iterdir()):
-                raise UserError(f"{dst}: a non-empty folder that is not a transformed MotionSense; refusing to overwrite")
-            shutil.rmtree(dst)
-        else:
-            dst.unlink()
-    total = emitted = 0
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    zf = zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) if as_zip else None
-    try:
-        with _progress(len(data.keys), "rec", args.quiet, "transform") as bar:
-            for key in data.keys:
-                raw = data.read(key)
-                t = np.arange(raw.shape[0], dtype=np.float64) / SAMPLE_RATE
-                records = _records_of(engine, key.member, t, raw)
-                engine.forget(key.member)  # recordings are separate timelines
-                text = windows_csv(records, bundle.channels)
-                if zf is not None:
-                    zf.writestr(key.member, text)
-                else:
-                    path = dst / key.member
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(text, encoding="utf-8")
-                emitted += len(records)
-                bar.update(1)
-        total = emitted + engine.totals().get("windows_dropped", 0)
-        meta = {
-            "source": str(src),
-            "bundle": {"id": bundle.id, "version": bundle.version},
-            "feature_set": bundle.feature_set.name,
-            "channels": list(bundle.channels),
-            "units": list(bundle.units),
-            "sample_rate": bundle.sample_rate,
-            "window": bundle.window,
-            "stride": engine.stride,
-            "recordings": len(data.keys),
-            "windows": emitted,
-            "windows_dropped": total - emitted,
-            "columns": ["window", "t", *bundle.channels],
-            "note": "values are transformed windows; the subject table is not included",
-        }
-        text = json.dumps(meta, indent=2) + "\n"
-        if zf is not None:
-            zf.writestr("TRANSFORM.json", text)
-        else:
-            (dst / "TRANSFORM.json").write_text(text, encoding="utf-8")
-    finally:
-        if zf is not None:
-            zf.close()
-    return total - emitted, total
+    options = Options(stride=args.stride, units=args.units, max_gap=args.max_gap)
+    summary = publish(args.input, args.output, bundle, options, workers=args.workers, scheduler=args.scheduler,
+                      force=args.force, quiet=args.quiet, interpreter=args.interpreter)
+    print(summary.line(), file=sys.stderr)
+    return summary.exit_status
