@@ -38,7 +38,7 @@ def gbt_predict(x_train, y_train, x_test, n_classes: int, cfg: AttackConfig, fea
 
     model = lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=cfg.gbt_learning_rate, num_leaves=31,
                                subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-                               class_weight="balanced", random_state=cfg.seed, n_jobs=2, verbose=-1)
+                               class_weight="balanced", random_state=cfg.seed, n_jobs=1, verbose=-1)
     model.fit(features(x_train), y_train)
     return model.predict(features(x_test))
 
