@@ -29,9 +29,10 @@ from bumble.device import Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.host import Host
 
-from edge_runtime.errors import UserError
-from edge_runtime.recording import Recording, load_samples
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.recording import Recording, load_samples
 from firmware_bridge import protocol, thingy52
+from firmware_bridge.profiles import DEFAULT_PROFILE, PROFILE_NAMES, OursProfile, Thingy52Profile
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,12 @@ class Faults:
                 elif key in ("drop", "reorder", "corrupt"):
                     kw[key] = float(val)
                 else:
-                    raise UserError(f"unknown fault {key!r} (drop, reorder, corrupt, stall, disconnect, seed)")
+                    raise BridgeError(f"unknown fault {key!r} (drop, reorder, corrupt, stall, disconnect, seed)")
             except ValueError:
-                raise UserError(f"bad fault value {part!r}") from None
+                raise BridgeError(f"bad fault value {part!r}") from None
         for k in ("drop", "reorder", "corrupt"):
             if not 0.0 <= kw.get(k, 0.0) < 1.0:
-                raise UserError(f"fault {k} must be a probability in [0, 1)")
+                raise BridgeError(f"fault {k} must be a probability in [0, 1)")
         return cls(**kw)
 
 
@@ -196,32 +197,33 @@ class _ThingyPeripheral(_Peripheral):
         return thingy52.encode_raw(row[0:3], row[3:6])
 
 
-_PERIPHERALS = {"ours": _OursPeripheral, "thingy52": _ThingyPeripheral}
+_PERIPHERALS = {OursProfile.name: _OursPeripheral, Thingy52Profile.name: _ThingyPeripheral}
+assert set(_PERIPHERALS) == set(PROFILE_NAMES), "every device profile has an emulated peripheral"
 
 
 class EmulatedWearable:
     """Streams ``recording`` (a :class:`Recording`, our CSV or a MotionSense CSV) as a BLE wearable."""
 
-    def __init__(self, recording: Recording | str | Path, *, profile: str = "ours", speed: float = 1.0,
+    def __init__(self, recording: Recording | str | Path, *, profile: str = DEFAULT_PROFILE, speed: float = 1.0,
                  faults: Faults = Faults(), name: str | None = None, address: str | hci.Address | None = None,
                  radio=None, transport: str | None = None, acc_range_g: int = 16, gyro_range_dps: int = 2000,
                  repeat: bool = False):
         if profile not in _PERIPHERALS:
-            raise UserError(f"unknown profile {profile!r}; known: {', '.join(_PERIPHERALS)}")
+            raise BridgeError(f"unknown profile {profile!r}; known: {', '.join(PROFILE_NAMES)}")
         if speed <= 0:
-            raise UserError("speed must be > 0")
+            raise BridgeError("speed must be > 0")
         if (radio is None) == (transport is None):
-            raise UserError("an emulated wearable needs exactly one of radio= (in-process) or transport=")
+            raise BridgeError("an emulated wearable needs exactly one of radio= (in-process) or transport=")
         self.recording = recording if isinstance(recording, Recording) else load_samples(recording)
         if len(self.recording) == 0:
-            raise UserError("the recording has no samples")
+            raise BridgeError("the recording has no samples")
         self.profile = profile
         self.speed = float(speed)
         self.faults = faults
         self.repeat = repeat
         self.name = name or ("Thingy" if profile == "thingy52" else "EdgeIMU")
         if len(self.name.encode()) > MAX_ADV_NAME:
-            raise UserError(f"device name {self.name!r} is longer than {MAX_ADV_NAME} bytes (it must fit an advertisement)")
+            raise BridgeError(f"device name {self.name!r} is longer than {MAX_ADV_NAME} bytes (it must fit an advertisement)")
         self.address = hci.Address(str(address or "C0:ED:6E:00:00:01"), hci.Address.RANDOM_DEVICE_ADDRESS)
         self.native_rate = float(round(self.recording.sample_rate, 3)) or 50.0
         self.rate = self.native_rate
@@ -229,7 +231,7 @@ class EmulatedWearable:
         self.config = protocol.Config.for_ranges(self.rate, acc_range_g, gyro_range_dps, FIRMWARE_VERSION)
         self.thingy_config = thingy52.MotionConfig(motion_freq_hz=int(round(self.rate)))
         if profile == "thingy52" and not thingy52.MPU_FREQ_MIN <= round(self.rate) <= thingy52.MPU_FREQ_MAX:
-            raise UserError(f"a Thingy:52 streams at 5..200 Hz; the recording is at {self.rate:g} Hz")
+            raise BridgeError(f"a Thingy:52 streams at 5..200 Hz; the recording is at {self.rate:g} Hz")
         self._radio = radio
         self._transport_spec = transport
         self._transport = None

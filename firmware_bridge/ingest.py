@@ -45,7 +45,8 @@ class SampleBatch:
 class DeviceTarget:
     """Which wearable(s) to stream from. Set one of address/name/service_uuid (or several: all must match).
 
-    ``profile``: "ours", "thingy52" or None (detected from the GATT services after connecting).
+    ``profile``: a name from ``firmware_bridge.profiles.PROFILE_NAMES`` or None (detected from the GATT
+    services after connecting).
     ``multiple``: every device matching this target (e.g. all advertising our service UUID).
     """
 

@@ -163,7 +163,10 @@ class Thingy52Profile(DeviceProfile):
         return Thingy52Session(thingy52.decode_config(await client.read_gatt_char(thingy52.MOTION_CONFIG_UUID)))
 
 
+# The one registry of device profile names: the gateway config, the CLI and the emulator refer to it.
 PROFILES: dict[str, DeviceProfile] = {p.name: p for p in (OursProfile(), Thingy52Profile())}
+PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
+DEFAULT_PROFILE = OursProfile.name
 
 
 def get_profile(name: str) -> DeviceProfile:
@@ -182,5 +185,6 @@ def profile_for_services(service_uuids) -> DeviceProfile | None:
     return None
 
 
-__all__ = ["DecodedFrame", "DeviceProfile", "FrameError", "ProfileSession", "PROFILES", "get_profile",
+__all__ = ["DecodedFrame", "DeviceProfile", "FrameError", "ProfileSession", "PROFILES", "PROFILE_NAMES",
+           "DEFAULT_PROFILE", "get_profile",
            "profile_for_services", "OursProfile", "Thingy52Profile"]
