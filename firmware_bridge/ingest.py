@@ -168,7 +168,7 @@ class FrameIngest:
             return []
         self.stats.frames += 1
         if frame.seq is None:  # no sequence numbers in this profile: nothing to order
-            return [frame]
+            return [frame] if frame.t.size else []  # (a frame whose samples wait for a partner)
         return self._sync(self.tracker.push(frame.seq, frame, now))
 
     def expire(self, now: float) -> list[DecodedFrame]:
@@ -300,7 +300,7 @@ class Ingestor:
             def on_data(_char, data: bytearray) -> None:
                 emit(frames.on_notification(data, time.monotonic()))
 
-            await profile.start(client, on_data)
+            await profile.start(client, session, on_data)
             while not disconnected.is_set():
                 try:
                     await asyncio.wait_for(disconnected.wait(), timeout=0.1)
