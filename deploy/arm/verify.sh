@@ -178,9 +178,12 @@ install_tree() {
     python3 -m pip wheel -q --no-deps --no-build-isolation -w "$root/tmp/wheel" "$root/src" >"$CACHE/$arch/install.log" 2>&1 \
         || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL building the wheel"; return 1; }
     rm -rf "$root/src/build" "$root/src"/*.egg-info
-    # --no-compile: byte-compiling every module under qemu costs more than it saves in one run
-    in_root "$root" sh -c '/opt/venv/bin/pip install -q --no-compile --force-reinstall --no-deps /tmp/wheel/*.whl &&
-        /opt/venv/bin/pip install -q --no-compile /tmp/wheel/*.whl' >>"$CACHE/$arch/install.log" 2>&1 \
+    # the first install into a root resolves the requirements (the markers pick the interpreter); later ones
+    # replace just the package (one pip start under qemu is most of a minute). --no-compile: byte-compiling
+    # every module under qemu costs more than it saves in one run
+    local how="--no-deps --force-reinstall"
+    [ -e "$CACHE/$arch/tree.ok" ] || how=""
+    in_root "$root" sh -c "/opt/venv/bin/pip install -q --no-compile $how /tmp/wheel/*.whl" >>"$CACHE/$arch/install.log" 2>&1 \
         || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL pip install"; return 1; }
     echo "$key" >"$CACHE/$arch/tree.ok"
 }
