@@ -3,7 +3,8 @@
 Subcommands are registered by module path and imported only when chosen, so ``--help`` and the
 edge subcommands start fast and never pull in TensorFlow. A command module provides
 ``configure(parser)`` (arguments) and ``run(args) -> int`` (exit status); it keeps its own heavy
-imports inside ``run``.
+imports inside ``run``. A module from a lower layer that has its own error class names it in
+``USER_ERRORS``: those are printed as one line too.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.: not an error of ours
         sys.stderr.close()
         return 0
-    except UserError as exc:  # clear, expected failures: no traceback
+    except (UserError, *getattr(module, "USER_ERRORS", ())) as exc:  # clear, expected failures: no traceback
         print(f"edge-runtime {name}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
 import re
 import zipfile
@@ -19,18 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.errors import DataError
+from edge_runtime.recording import MOTIONSENSE_COLUMNS, MOTIONSENSE_RATE, parse_motionsense_csv
 
-SAMPLE_RATE = 50.0
+SAMPLE_RATE = MOTIONSENSE_RATE
 ZIP_NAME = "A_DeviceMotion_data.zip"
 FOLDER_NAME = "A_DeviceMotion_data"
 SUBJECTS_NAME = "data_subjects_info.csv"
 ENV_VAR = "MOTIONSENSE_DIR"
-HEADER = [
-    "attitude.roll", "attitude.pitch", "attitude.yaw",
-    "gravity.x", "gravity.y", "gravity.z",
-    "rotationRate.x", "rotationRate.y", "rotationRate.z",
-    "userAcceleration.x", "userAcceleration.y", "userAcceleration.z",
-]
+HEADER = MOTIONSENSE_COLUMNS
+parse_recording_csv = parse_motionsense_csv  # one MotionSense CSV -> raw [n, 6] (g, rad/s)
 SUBJECT_HEADER = ["code", "weight", "height", "age", "gender"]
 _MEMBER = re.compile(r"(?:^|/)A_DeviceMotion_data/([a-z]{3})_(\d+)/sub_(\d+)\.csv$")
 
@@ -56,30 +52,6 @@ def default_data_dir() -> Path | None:
         if cand.exists():
             return cand
     return None
-
-
-def parse_recording_csv(text: str, name: str = "<csv>") -> np.ndarray:
-    """A MotionSense CSV -> raw samples ``[n, 6]``: acc xyz (g, with gravity), gyro xyz (rad/s)."""
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(f"{name}: empty file") from None
-    cols = [h.strip() for h in header]
-    missing = [h for h in HEADER if h not in cols]
-    if missing:
-        raise DataError(f"{name}: wrong header, missing column(s) {', '.join(missing)}")
-    idx = {h: cols.index(h) for h in HEADER}
-    try:
-        table = np.array([[float(row[idx[h]]) for h in HEADER] for row in reader if row], dtype=np.float64)
-    except (ValueError, IndexError) as exc:
-        raise DataError(f"{name}: malformed row ({exc})") from None
-    if table.size == 0:
-        return np.zeros((0, 6), dtype=np.float32)
-    col = {h: table[:, i] for i, h in enumerate(HEADER)}
-    acc = np.stack([col[f"userAcceleration.{a}"] + col[f"gravity.{a}"] for a in "xyz"], axis=1)
-    gyro = np.stack([col[f"rotationRate.{a}"] for a in "xyz"], axis=1)
-    return np.concatenate([acc, gyro], axis=1).astype(np.float32)
 
 
 class MotionSense:

@@ -15,7 +15,9 @@ Fault switches (:class:`Faults`) drop, reorder, corrupt, stall and disconnect, f
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,9 +31,11 @@ from bumble.device import Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.host import Host
 
-from edge_runtime.errors import UserError
-from edge_runtime.recording import Recording, load_samples
-from firmware_bridge import protocol, thingy52
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.recording import Recording, load_samples
+from firmware_bridge import pmd, protocol, thingy52
+from firmware_bridge.profiles import (DEFAULT_PROFILE, PROFILE_NAMES, OursProfile, PolarVerityProfile,
+                                      Thingy52Profile)
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +70,12 @@ class Faults:
                 elif key in ("drop", "reorder", "corrupt"):
                     kw[key] = float(val)
                 else:
-                    raise UserError(f"unknown fault {key!r} (drop, reorder, corrupt, stall, disconnect, seed)")
+                    raise BridgeError(f"unknown fault {key!r} (drop, reorder, corrupt, stall, disconnect, seed)")
             except ValueError:
-                raise UserError(f"bad fault value {part!r}") from None
+                raise BridgeError(f"bad fault value {part!r}") from None
         for k in ("drop", "reorder", "corrupt"):
             if not 0.0 <= kw.get(k, 0.0) < 1.0:
-                raise UserError(f"fault {k} must be a probability in [0, 1)")
+                raise BridgeError(f"fault {k} must be a probability in [0, 1)")
         return cls(**kw)
 
 
@@ -92,9 +96,21 @@ class _Peripheral:
     """The profile-specific half: GATT table, advertisement and frame encoding."""
 
     advertised_uuid: str
+    default_name = "EdgeIMU"
+    fixed_rate: float | None = None  # a device that samples at one rate only: the recording is resampled to it
+    clock_origin_s = 0.0  # the device time (s) at which the recording's t = 0 is played
 
     def __init__(self, wearable: "EmulatedWearable"):
         self.w = wearable
+
+    @classmethod
+    def check_rate(cls, rate: float) -> None:
+        """Raise :class:`BridgeError` when the device cannot stream a recording at ``rate``."""
+
+    def frames(self, seq: int, t: np.ndarray, counts: np.ndarray) -> list[bytes]:
+        """The notifications for samples at device times ``t`` (seconds): one frame unless the
+        profile splits sensors over frames."""
+        return [self.encode(seq, int(round(float(t[0]) * 1e6)), counts)]
 
     def services(self) -> list[Service]:
         raise NotImplementedError
@@ -158,6 +174,12 @@ class _OursPeripheral(_Peripheral):
 
 class _ThingyPeripheral(_Peripheral):
     advertised_uuid = thingy52.CONFIGURATION_SERVICE_UUID
+    default_name = "Thingy"
+
+    @classmethod
+    def check_rate(cls, rate: float) -> None:
+        if not thingy52.MPU_FREQ_MIN <= round(rate) <= thingy52.MPU_FREQ_MAX:
+            raise BridgeError(f"a Thingy:52 streams at 5..200 Hz; the recording is at {rate:g} Hz")
 
     def services(self) -> list[Service]:
         w = self.w
@@ -196,44 +218,137 @@ class _ThingyPeripheral(_Peripheral):
         return thingy52.encode_raw(row[0:3], row[3:6])
 
 
-_PERIPHERALS = {"ours": _OursPeripheral, "thingy52": _ThingyPeripheral}
+# 2000-01-01T00:00:00Z, Polar's epoch, to the emulated device's clock start (as if set by the SDK's setLocalTime)
+POLAR_CLOCK_START_NS = int((datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+                            - datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)).total_seconds()) * 10**9
+
+
+class _PolarVerityPeripheral(_Peripheral):
+    """A Polar Verity Sense as the PMD service shows it: ACC and GYRO at 52 Hz, 16-bit, delta-compressed
+    frames (ACC frame type 1, GYRO frame type 0), each with its own timestamp; streams start and stop
+    through the control point, whose answers come as indications."""
+
+    advertised_uuid = pmd.SERVICE_UUID
+    default_name = "Polar"
+    fixed_rate = 52.0
+    clock_origin_s = POLAR_CLOCK_START_NS / 1e9
+    RESOLUTION = 16
+    # counts * factor = mG / deg/s: full scale of a signed 16-bit value (what the device answers on start)
+    FACTORS = {pmd.ACC: 8000.0 / 32768, pmd.GYRO: 2000.0 / 32768}
+    SETTINGS = {pmd.ACC: {pmd.SAMPLE_RATE: [52], pmd.RESOLUTION: [16], pmd.RANGE: [8], pmd.CHANNELS: [3]},
+                pmd.GYRO: {pmd.SAMPLE_RATE: [52], pmd.RESOLUTION: [16], pmd.RANGE: [2000], pmd.CHANNELS: [3]}}
+    FRAME_TYPES = {pmd.ACC: 1, pmd.GYRO: 0}
+    MAX_SAMPLES = 36  # per frame, as a real sensor batches them (about 0.7 s at 52 Hz)
+
+    def services(self) -> list[Service]:
+        self.started: set[int] = set()
+        self.data = Characteristic(pmd.DATA_UUID, Characteristic.Properties.NOTIFY, Characteristic.READABLE, b"")
+        self.cp = Characteristic(pmd.CP_UUID, Characteristic.Properties.READ | Characteristic.Properties.WRITE
+                                 | Characteristic.Properties.INDICATE,
+                                 Characteristic.READABLE | Characteristic.WRITEABLE,
+                                 CharacteristicValue(read=lambda conn: pmd.encode_features(self.SETTINGS),
+                                                     write=self._on_control))
+        return [Service(pmd.SERVICE_UUID, [self.cp, self.data])]
+
+    def _on_control(self, connection, value: bytes) -> None:
+        try:
+            op, m, settings = pmd.decode_request(value)
+        except protocol.FrameError:
+            raise ATT_Error(ErrorCode.VALUE_NOT_ALLOWED) from None
+        resp = self._answer(connection, op, m, settings)
+        asyncio.get_running_loop().create_task(self._indicate(connection, pmd.encode_response(resp)))
+
+    def _answer(self, connection, op: int, m: int, settings: dict) -> pmd.Response:
+        if op not in (pmd.OP_GET_SETTINGS, pmd.OP_START, pmd.OP_STOP):
+            return pmd.Response(op, m, 1)  # INVALID_OP_CODE
+        if m not in self.SETTINGS:
+            return pmd.Response(op, m, 3)  # NOT_SUPPORTED
+        if op == pmd.OP_GET_SETTINGS:
+            return pmd.Response(op, m, pmd.SUCCESS, params=pmd.encode_settings(self.SETTINGS[m]))
+        if op == pmd.OP_STOP:
+            self.started.discard(m)
+            if not self.started:
+                self.w._set_streaming(connection, False)
+            return pmd.Response(op, m, pmd.SUCCESS)
+        if m in self.started:
+            return pmd.Response(op, m, pmd.ERROR_ALREADY_IN_STATE)
+        for kind, values in settings.items():
+            if kind in self.SETTINGS[m] and values[0] not in self.SETTINGS[m][kind]:
+                return pmd.Response(op, m, {pmd.SAMPLE_RATE: 8, pmd.RESOLUTION: 7, pmd.RANGE: 9}.get(kind, 5))
+        self.started.add(m)
+        self.w._set_streaming(connection, True)
+        return pmd.Response(op, m, pmd.SUCCESS, params=pmd.encode_settings({pmd.FACTOR: [self.FACTORS[m]]}))
+
+    async def _indicate(self, connection, data: bytes) -> None:
+        try:
+            await self.w.device.indicate_subscriber(connection, self.cp, data)
+        except Exception:
+            log.debug("control point indication failed", exc_info=True)
+
+    def samples_per_frame(self, att_mtu: int) -> int:
+        k = self.MAX_SAMPLES  # worst case 17-bit deltas must still fit one notification
+        while k > 1 and pmd.delta_frame_size(k, 3, self.RESOLUTION, 17) > att_mtu - 3:
+            k -= 1
+        return k
+
+    def quantize(self, raw: np.ndarray) -> np.ndarray:
+        acc = raw[:, 0:3] * 1000.0 / self.FACTORS[pmd.ACC]  # g -> mG -> counts
+        gyro = raw[:, 3:6] * (180.0 / math.pi) / self.FACTORS[pmd.GYRO]  # rad/s -> deg/s -> counts
+        return np.clip(np.rint(np.concatenate([acc, gyro], axis=1)), -32768, 32767).astype(np.int64)
+
+    def frames(self, seq: int, t: np.ndarray, counts: np.ndarray) -> list[bytes]:
+        ts = POLAR_CLOCK_START_NS + int(round(float(t[-1]) * 1e9))  # a frame is stamped with its last sample
+        out = []
+        for m, cols in ((pmd.ACC, slice(0, 3)), (pmd.GYRO, slice(3, 6))):
+            if m in self.started:
+                out.append(pmd.encode_data_frame(m, ts, self.FRAME_TYPES[m], True,
+                                                 pmd.encode_delta(counts[:, cols], self.RESOLUTION)))
+        return out
+
+
+_PERIPHERALS = {OursProfile.name: _OursPeripheral, Thingy52Profile.name: _ThingyPeripheral,
+                PolarVerityProfile.name: _PolarVerityPeripheral}
+assert set(_PERIPHERALS) == set(PROFILE_NAMES), "every device profile has an emulated peripheral"
 
 
 class EmulatedWearable:
     """Streams ``recording`` (a :class:`Recording`, our CSV or a MotionSense CSV) as a BLE wearable."""
 
-    def __init__(self, recording: Recording | str | Path, *, profile: str = "ours", speed: float = 1.0,
+    def __init__(self, recording: Recording | str | Path, *, profile: str = DEFAULT_PROFILE, speed: float = 1.0,
                  faults: Faults = Faults(), name: str | None = None, address: str | hci.Address | None = None,
                  radio=None, transport: str | None = None, acc_range_g: int = 16, gyro_range_dps: int = 2000,
                  repeat: bool = False):
         if profile not in _PERIPHERALS:
-            raise UserError(f"unknown profile {profile!r}; known: {', '.join(_PERIPHERALS)}")
+            raise BridgeError(f"unknown profile {profile!r}; known: {', '.join(PROFILE_NAMES)}")
         if speed <= 0:
-            raise UserError("speed must be > 0")
+            raise BridgeError("speed must be > 0")
         if (radio is None) == (transport is None):
-            raise UserError("an emulated wearable needs exactly one of radio= (in-process) or transport=")
+            raise BridgeError("an emulated wearable needs exactly one of radio= (in-process) or transport=")
         self.recording = recording if isinstance(recording, Recording) else load_samples(recording)
         if len(self.recording) == 0:
-            raise UserError("the recording has no samples")
+            raise BridgeError("the recording has no samples")
+        peripheral = _PERIPHERALS[profile]
+        if peripheral.fixed_rate is not None:
+            self.recording = resample_linear(self.recording, peripheral.fixed_rate)
         self.profile = profile
         self.speed = float(speed)
         self.faults = faults
         self.repeat = repeat
-        self.name = name or ("Thingy" if profile == "thingy52" else "EdgeIMU")
+        self.name = name or peripheral.default_name
         if len(self.name.encode()) > MAX_ADV_NAME:
-            raise UserError(f"device name {self.name!r} is longer than {MAX_ADV_NAME} bytes (it must fit an advertisement)")
+            raise BridgeError(f"device name {self.name!r} is longer than {MAX_ADV_NAME} bytes (it must fit an advertisement)")
         self.address = hci.Address(str(address or "C0:ED:6E:00:00:01"), hci.Address.RANDOM_DEVICE_ADDRESS)
         self.native_rate = float(round(self.recording.sample_rate, 3)) or 50.0
         self.rate = self.native_rate
         self._step = 1
         self.config = protocol.Config.for_ranges(self.rate, acc_range_g, gyro_range_dps, FIRMWARE_VERSION)
         self.thingy_config = thingy52.MotionConfig(motion_freq_hz=int(round(self.rate)))
-        if profile == "thingy52" and not thingy52.MPU_FREQ_MIN <= round(self.rate) <= thingy52.MPU_FREQ_MAX:
-            raise UserError(f"a Thingy:52 streams at 5..200 Hz; the recording is at {self.rate:g} Hz")
+        peripheral.check_rate(self.rate)
         self._radio = radio
         self._transport_spec = transport
         self._transport = None
-        self._peripheral = _PERIPHERALS[profile](self)
+        self._peripheral = peripheral(self)
+        self.clock_origin_s = peripheral.clock_origin_s
         self.stats = EmulatorStats()
         self.finished = asyncio.Event()  # every sample of the recording has been sent
         self.radio_lost = asyncio.Event()  # the HCI transport (the radio in another process) went away
@@ -370,14 +485,14 @@ class EmulatedWearable:
                 if self._streaming_conn is not conn:
                     break
                 counts = self._peripheral.quantize(rec.raw[idx])
-                t_us = int(round((rec.t[idx[0]] + self._t_offset) * 1e6))
-                frame = self._peripheral.encode(self._seq, t_us, counts)
+                frames = self._peripheral.frames(self._seq, rec.t[idx] + self._t_offset, counts)
                 seq = self._seq
                 self._seq = (self._seq + 1) & 0xFFFF
                 self.position = int(idx[-1]) + 1
                 self.stats.samples_sent += len(idx)
                 frame_span = (len(idx)) / self.rate
-                held = await self._emit(frame, seq, held)
+                for frame in frames:
+                    held = await self._emit(frame, seq, held)
                 since_stall += frame_span
                 since_disconnect += frame_span
                 f = self.faults
@@ -424,3 +539,12 @@ class EmulatedWearable:
             return
         await self.device.notify_subscriber(conn, self._peripheral.data, frame)
         self.stats.frames_sent += 1
+
+
+def resample_linear(rec: Recording, rate: float) -> Recording:
+    """The recording sampled at ``rate`` by linear interpolation (what a device at that rate would
+    have measured, to the extent the recording shows it)."""
+    n = int(math.floor((rec.t[-1] - rec.t[0]) * rate + 1e-9)) + 1
+    t = rec.t[0] + np.arange(n, dtype=np.float64) / rate
+    raw = np.stack([np.interp(t, rec.t, rec.raw[:, c]) for c in range(rec.raw.shape[1])], axis=1)
+    return Recording(t, raw.astype(np.float32))

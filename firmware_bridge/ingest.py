@@ -45,7 +45,8 @@ class SampleBatch:
 class DeviceTarget:
     """Which wearable(s) to stream from. Set one of address/name/service_uuid (or several: all must match).
 
-    ``profile``: "ours", "thingy52" or None (detected from the GATT services after connecting).
+    ``profile``: a name from ``firmware_bridge.profiles.PROFILE_NAMES`` or None (detected from the GATT
+    services after connecting).
     ``multiple``: every device matching this target (e.g. all advertising our service UUID).
     """
 
@@ -167,7 +168,7 @@ class FrameIngest:
             return []
         self.stats.frames += 1
         if frame.seq is None:  # no sequence numbers in this profile: nothing to order
-            return [frame]
+            return [frame] if frame.t.size else []  # (a frame whose samples wait for a partner)
         return self._sync(self.tracker.push(frame.seq, frame, now))
 
     def expire(self, now: float) -> list[DecodedFrame]:
@@ -299,7 +300,7 @@ class Ingestor:
             def on_data(_char, data: bytearray) -> None:
                 emit(frames.on_notification(data, time.monotonic()))
 
-            await profile.start(client, on_data)
+            await profile.start(client, session, on_data)
             while not disconnected.is_set():
                 try:
                     await asyncio.wait_for(disconnected.wait(), timeout=0.1)

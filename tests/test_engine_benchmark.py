@@ -33,7 +33,7 @@ def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys)
     assert rc == 0
     res = json.loads((tmp_path / "b.json").read_text())
     assert {"machine", "bundles", "throughput", "cold_start", "memory", "goals", "skipped"} <= set(res)
-    assert res["machine"]["interpreter"].startswith("ai_edge_litert")
+    assert res["machine"]["interpreter"].startswith(("ai_edge_litert", "tflite_runtime"))
     assert [b["quantization"] for b in res["bundles"]] == ["int8", "float32"]
     for b in res["bundles"]:
         assert b["bare_invoke_us"] > 0 and b["engine_window_us"] > 0 and b["bulk_windows_per_s"] > 0
@@ -58,6 +58,45 @@ def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys)
     md = (tmp_path / "b.md").read_text()
     assert "binary int8 **(chosen)**" in md
     assert "| goal | target | measured | met |" in md and "skipped" in md and "Machine:" in md
+    cost = res["bundles"][0]["model_cost"]  # the machine-independent cost, printed on every machine
+    assert cost["macs"] > 0 and 0 < cost["arena_bytes"] and cost["constant_bytes"] > 0
+    assert "M MACs" in md and "activation arena" in md
+    assert "emulated" not in res["machine"] and "Emulated" not in md
+
+
+def test_model_cost_agrees_with_the_conversion_record_and_by_hand(bundles):
+    """The constants counted from the graph are the bytes the converter recorded for the shipped bundle;
+    the MACs of a conv model are its convolutions and dense layers spelled out from their tensor shapes."""
+    from edge_runtime.bundle import load_bundle
+    from edge_runtime.interpreter import load_backend
+    from edge_runtime.model_cost import bundle_cost
+
+    shipped = load_bundle("motionsense-gender")
+    assert bundle_cost(shipped)["constant_bytes"] == shipped.manifest["conversion"]["constant_bytes"]
+    bundle = bundles[0]
+    cost = bundle_cost(bundle)
+    _, cls = load_backend()
+    it = cls(model_content=bundle.read_model(), num_threads=1)
+    it.allocate_tensors()
+    shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+    by_hand = 0
+    for op in it._get_ops_details():
+        out, w = shapes[op["outputs"][0]], shapes[op["inputs"][1]] if len(op["inputs"]) > 1 else ()
+        if op["op_name"] == "CONV_2D":  # [1, 1, W, Cout] from kernel [Cout, 1, k, Cin]
+            by_hand += out[2] * out[3] * w[2] * w[3]
+        elif op["op_name"] == "FULLY_CONNECTED":  # [rows, units] from weights [units, in]
+            by_hand += out[0] * w[0] * w[1]
+    assert cost["macs"] == by_hand > 10_000
+
+
+def test_emulated_machine_is_marked(bundles, tmp_path):
+    env = dict(os.environ, EDGE_RUNTIME_EMULATED="qemu-user-static arm64 on x86_64")
+    out = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "benchmark", "--bundle", str(bundles[1].path),
+                          "--quick", "--no-tensorflow", "--json", str(tmp_path / "b.json")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((tmp_path / "b.json").read_text())["machine"]["emulated"] == "qemu-user-static arm64 on x86_64"
+    assert "**Emulated (qemu-user-static arm64 on x86_64): timings are not the board's.**" in out.stdout
 
 
 def test_edge_install_without_tensorflow_says_what_it_skipped(bundles, tmp_path):

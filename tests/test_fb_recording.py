@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.errors import DataError
-from edge_runtime.motionsense import parse_recording_csv
-from edge_runtime.recording import HEADER, RecordingWriter, load_samples, read_recording, write_recording
+from firmware_bridge.errors import RecordingError
+from firmware_bridge.recording import (HEADER, RecordingWriter, load_samples, parse_motionsense_csv, read_recording,
+                                       write_recording)
 
 CLIP = Path(__file__).parent / "fixtures" / "motionsense_clip_jog9_sub1.csv"
 
@@ -39,7 +39,7 @@ def test_streaming_writer_equals_batch_writer(tmp_path):
 
 def test_load_samples_reads_motionsense_csv():
     rec = load_samples(CLIP)
-    expected = parse_recording_csv(CLIP.read_text())
+    expected = parse_motionsense_csv(CLIP.read_text())
     assert len(rec) == 400 and rec.raw.shape == (400, 6)
     np.testing.assert_array_equal(rec.raw, expected)
     np.testing.assert_allclose(rec.t, np.arange(400) / 50.0)
@@ -56,15 +56,15 @@ def test_load_samples_reads_motionsense_csv():
 def test_bad_files_raise_data_error_naming_the_file(tmp_path, content, needle):
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    with pytest.raises(DataError) as err:
+    with pytest.raises(RecordingError) as err:
         read_recording(path)
     assert str(path) in str(err.value) and needle in str(err.value)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DataError, match="no such recording"):
+    with pytest.raises(RecordingError, match="no such recording"):
         read_recording(tmp_path / "nope.csv")
-    with pytest.raises(DataError, match="no such recording"):
+    with pytest.raises(RecordingError, match="no such recording"):
         load_samples(tmp_path / "nope.csv")
 
 
@@ -72,3 +72,15 @@ def test_header_only_is_an_empty_recording(tmp_path):
     (tmp_path / "e.csv").write_text(HEADER + "\n")
     rec = read_recording(tmp_path / "e.csv")
     assert len(rec) == 0 and rec.raw.shape == (0, 6)
+
+
+def test_the_runtime_reads_recordings_through_its_door_with_its_own_error(tmp_path):
+    """edge_runtime.recording is the same format; a bad file is the runtime's DataError there."""
+    from edge_runtime import recording as door
+    from edge_runtime.errors import DataError
+
+    write_recording(tmp_path / "r.csv", np.arange(3) / 50.0, np.ones((3, 6), np.float32))
+    np.testing.assert_array_equal(door.read_recording(tmp_path / "r.csv").raw, read_recording(tmp_path / "r.csv").raw)
+    (tmp_path / "bad.csv").write_text("t,x\n1,2\n")
+    with pytest.raises(DataError, match="wrong header"):
+        door.load_samples(tmp_path / "bad.csv")

@@ -17,10 +17,34 @@ def window(seed: int = 0) -> np.ndarray:
     return np.abs(np.random.default_rng(seed).normal(1.0, 0.5, (1, 128, 2))).astype(np.float32)
 
 
-def test_litert_is_preferred():
+def test_the_architectures_interpreter_is_chosen():
+    """LiteRT where it has wheels; on armv7l (no LiteRT wheels) the edge install brings tflite-runtime
+    and the same code falls back to it (deploy/arm/verify.sh runs this on an emulated armhf root)."""
+    import platform
+
+    expected = "tflite_runtime" if platform.machine() == "armv7l" else "ai_edge_litert"
     name, cls = load_backend()
-    assert name == "ai_edge_litert"
-    assert cls.__module__.startswith("ai_edge_litert")
+    assert name == expected
+    assert cls.__module__.startswith(expected)
+
+
+def test_edge_install_declares_each_architectures_interpreter():
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+
+    def resolved(machine: str) -> dict[str, str]:
+        env = {"platform_machine": machine, "platform_system": "Linux"}
+        reqs = [Requirement(d) for d in deps]
+        return {r.name: str(r.specifier) for r in reqs if r.marker is None or r.marker.evaluate(env)}
+
+    for machine in ("x86_64", "aarch64"):
+        assert "ai-edge-litert" in resolved(machine) and "tflite-runtime" not in resolved(machine)
+    armv7 = resolved("armv7l")
+    assert armv7["tflite-runtime"] == "==2.14.0" and "ai-edge-litert" not in armv7 and "<2" in armv7["numpy"]
 
 
 def test_backend_can_be_forced_and_unknown_is_refused(monkeypatch):
@@ -32,7 +56,7 @@ def test_backend_can_be_forced_and_unknown_is_refused(monkeypatch):
 
 
 def test_run_matches_the_plain_litert_interpreter():
-    from ai_edge_litert.interpreter import Interpreter
+    Interpreter = pytest.importorskip("ai_edge_litert.interpreter", reason="no LiteRT on this architecture").Interpreter
 
     data = model_bytes("conv_mag2_w128")
     ours = TFLiteInterpreter(data)
@@ -43,7 +67,7 @@ def test_run_matches_the_plain_litert_interpreter():
 
 
 def test_int8_io_is_quantized_with_the_model_scales():
-    from ai_edge_litert.interpreter import Interpreter
+    _, Interpreter = load_backend()  # the plain interpreter of whichever flavour is installed
 
     data = model_bytes("conv_mag2_w128_int8io")
     ours = TFLiteInterpreter(data)

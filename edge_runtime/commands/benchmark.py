@@ -132,7 +132,29 @@ def machine() -> dict[str, Any]:
     }
     if hasattr(os, "getloadavg"):
         info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    emulated = emulation()
+    if emulated:
+        info["emulated"] = emulated
     return info
+
+
+EMULATED_ENV = "EDGE_RUNTIME_EMULATED"  # set by deploy/arm/verify.sh: what emulates this machine
+
+
+def emulation() -> str | None:
+    """How this machine is emulated, or None: ``$EDGE_RUNTIME_EMULATED``, or an ARM Python on an x86
+    CPU (qemu-user shows the host's /proc/cpuinfo)."""
+    if os.environ.get(EMULATED_ENV):
+        return os.environ[EMULATED_ENV]
+    if platform.machine().lower().startswith(("arm", "aarch")):
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as fh:
+                text = fh.read(65536)
+        except OSError:
+            return None
+        if "GenuineIntel" in text or "AuthenticAMD" in text:
+            return f"{platform.machine()} on an x86 CPU (qemu-user)"
+    return None
 
 
 def _version_of(dist: str) -> str:
@@ -577,6 +599,7 @@ def run_benchmark(
     log=lambda msg: None,
 ) -> dict[str, Any]:
     from edge_runtime.bundle import load_bundle
+    from edge_runtime.model_cost import bundle_cost
 
     loaded = [load_bundle(b) for b in bundles]
     keras_path = resolve_keras(keras)
@@ -591,6 +614,7 @@ def run_benchmark(
         log(f"per-window cost: {b.id} ({b.quantization})")
         entry = per_window(b, windows, rounds)
         entry["bulk_windows_per_s"] = bulk_windows_per_s(b, max(windows, 50))
+        entry["model_cost"] = bundle_cost(b)
         res["bundles"].append(entry)
     by_q = {e["quantization"]: e for e in res["bundles"]}
     if "int8" in by_q and "float32" in by_q:
@@ -685,6 +709,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     out = [
         "# edge-runtime benchmark",
         "",
+        *([f"**Emulated ({m['emulated']}): timings are not the board's.** The model cost below is.", ""]
+          if m.get("emulated") else []),
         f"Machine: {m['cpu'] or m['machine']} ({m['machine']}, {m['cpus']} CPUs), {m['system']}; "
         f"Python {m['python']}, numpy {m['numpy']}, {m['interpreter']} ({m['interpreter_threads']} thread)"
         + (f"; load average {m['load_average_1min']}" if "load_average_1min" in m else "")
@@ -705,6 +731,11 @@ def to_markdown(res: dict[str, Any]) -> str:
                    f"{b['engine_window_us']:.1f} ({100 * b['engine_overhead']:+.0f}%) | "
                    f"{b['engine_bulk_window_us']:.1f} ({100 * b['engine_bulk_overhead']:+.0f}%) | "
                    f"{b['bulk_windows_per_s']:.0f} |")
+    out += ["", "Model cost per window (the same on every machine; a board's latency is about MACs over its "
+                "sustained MAC rate): " + "; ".join(
+                    f"{b['id']}: {b['model_cost']['macs'] / 1e6:.2f} M MACs, {b['model_cost']['elementwise_ops']} "
+                    f"element-wise ops, activation arena {b['model_cost']['arena_bytes']} B, constants "
+                    f"{b['model_cost']['constant_bytes']} B" for b in res["bundles"] if "model_cost" in b) + "."]
     if "int8_vs_float32" in res:
         r = res["int8_vs_float32"]
         out += ["", f"int8 / float32: invoke time x{r['bare_invoke_ratio']}, engine time x{r['engine_window_ratio']}, "

@@ -26,6 +26,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the receiving side's Parquet store (default ./demo-received, emptied first)")
     parser.add_argument("--plot", default="demo-before-after.png", help="before/after plot (default ./demo-before-after.png)")
     parser.add_argument("--bundle", default=None, help=f"bundle name or folder (default: {DEFAULT_BUNDLE})")
+    from edge_runtime.gateway.config import DEFAULT_PROFILE, PROFILE_NAMES
+
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default=DEFAULT_PROFILE,
+                        help=f"the wearables' device profile (default {DEFAULT_PROFILE}; e.g. polar-verity: PMD at 52 Hz)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     clip_seconds = max(sum(s["end"] - s["start"] for s in c["segments"]) for c in clips) / rate
     speed = clip_seconds / max(args.seconds - 3.0, 1.0)  # ~3 s go to starting and connecting
     devices = tuple(
-        DeviceConfig(id=f"wearable-{i + 1}", emulate=str(clips_dir / c["file"]), profile="ours",
+        DeviceConfig(id=f"wearable-{i + 1}", emulate=str(clips_dir / c["file"]), profile=args.profile,
                      emulate_speed=speed, emulate_loop=False)
         for i, c in enumerate(clips)
     )
@@ -89,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
     tty = sys.stderr.isatty()
-    print(f"edge-runtime demo: {len(devices)} emulated wearables streaming MotionSense clips at {speed:.1f}x "
-          f"over a virtual BLE radio -> bundle {bundle.id}@{bundle.version} -> {out.name} + binary over HTTP "
-          f"-> receiver -> {receiving.store.root.name}/" + (f" + {args.mqtt}" if args.mqtt else ""), file=sys.stderr)
+    print(f"edge-runtime demo: {len(devices)} emulated {args.profile} wearables streaming MotionSense clips at "
+          f"{speed:.1f}x over a virtual BLE radio -> bundle {bundle.id}@{bundle.version} -> {out.name} + binary over "
+          f"HTTP -> receiver -> {receiving.store.root.name}/" + (f" + {args.mqtt}" if args.mqtt else ""), file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as tmp:
         config = GatewayConfig(
@@ -100,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             metrics=MetricsConfig(enabled=False), ble=BleConfig(backend="virtual"),
             drain_timeout_s=5.0, reconnect_max_s=2.0,
         )
+
+        origins: dict[str, float] = {}  # device id -> device time of the clip's first sample
 
         async def main() -> Gateway:
             gw = Gateway(config, engine_factory=load_engine_quietly)
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.25)
                 now = time.monotonic()
                 finished = [s.wearable is not None and s.wearable.finished.is_set() for s, _ in gw.sources.values()]
+                origins.update({d: s.wearable.clock_origin_s for d, (s, _) in gw.sources.items() if s.wearable})
                 if (finished and all(finished)) or now > deadline:
                     # the clips are played out: wait until the last frames have gone through
                     seen, quiet_since = -1.0, time.monotonic()
@@ -143,10 +150,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(records)} transformed windows in {out} ({out.stat().st_size // 1024} KiB); "
           f"one JSON envelope per line: {{\"id\", \"window\"}}")
     raw_clips = {f"wearable-{i + 1}": (c, load_samples(clips_dir / c["file"])) for i, c in enumerate(clips)}
-    summary = _summary(records, raw_clips, manifest, load_judges(clips_dir / manifest["judges"]["file"]), bundle)
+    summary = _summary(records, raw_clips, manifest, load_judges(clips_dir / manifest["judges"]["file"]), bundle,
+                       origins)
     print(summary)
-    print(_server_side(records, raw_clips, bundle, receiving, received))
-    plot = _plot(records, raw_clips, bundle, Path(args.plot).resolve())
+    print(_server_side(records, raw_clips, bundle, receiving, received, origins))
+    plot = _plot(records, raw_clips, bundle, origins, Path(args.plot).resolve())
     print(plot)
     return 0
 
@@ -181,7 +189,7 @@ class _Receiving:
         return totals
 
 
-def _server_side(records, raw_clips, bundle, receiving, totals) -> str:
+def _server_side(records, raw_clips, bundle, receiving, totals, origins) -> str:
     """What the server computes from what it stored, beside the same figures from the raw clips."""
     import numpy as np
 
@@ -201,7 +209,7 @@ def _server_side(records, raw_clips, bundle, receiving, totals) -> str:
     rows, kept = [], []
     acc = bundle.channels.index("acc_magnitude")
     for device in sorted(stored):
-        aligned = sorted(_aligned([r for r in records if r.device_id == device], raw_clips, bundle),
+        aligned = sorted(_aligned([r for r in records if r.device_id == device], raw_clips, bundle, origins),
                          key=lambda row: row[0].start_time)
         if not aligned:
             continue
@@ -239,8 +247,9 @@ def _progress(gw, elapsed: float | None) -> str:
             f"drops {int(drops)}")
 
 
-def _aligned(records, raw_clips, bundle):
-    """For each forwarded window: the raw clip's features over the same samples, and its activity."""
+def _aligned(records, raw_clips, bundle, origins):
+    """For each forwarded window: the raw clip's features over the same samples, and its activity.
+    ``origins``: per device, the device time of the clip's first sample (a Polar counts from 2000)."""
     import numpy as np
 
     from edge_runtime.features import feature_set
@@ -249,7 +258,7 @@ def _aligned(records, raw_clips, bundle):
     rows = []
     for w in records:
         clip, rec = raw_clips[w.device_id]
-        start = int(round(w.start_time * float(rec.sample_rate)))
+        start = int(round((w.start_time - origins.get(w.device_id, 0.0)) * float(rec.sample_rate)))
         n = w.values.shape[0]
         if start < 0 or start + n > len(rec.raw):
             continue
@@ -260,13 +269,13 @@ def _aligned(records, raw_clips, bundle):
     return rows
 
 
-def _summary(records, raw_clips, manifest, judges, bundle) -> str:
+def _summary(records, raw_clips, manifest, judges, bundle, origins) -> str:
     import numpy as np
 
     if list(bundle.channels) != ["gyro_magnitude", "acc_magnitude"]:
         return (f"(the demo's judges read mag2 windows; bundle {bundle.id} uses {', '.join(bundle.channels)}: "
                 "no summary)")
-    rows = _aligned(records, raw_clips, bundle)
+    rows = _aligned(records, raw_clips, bundle, origins)
     if not rows:
         return "(no forwarded window could be matched to the clips: no summary)"
     raw = np.stack([r[1] for r in rows])
@@ -305,7 +314,7 @@ def _summary(records, raw_clips, manifest, judges, bundle) -> str:
     return "\n".join(lines)
 
 
-def _plot(records, raw_clips, bundle, path) -> str:
+def _plot(records, raw_clips, bundle, origins, path) -> str:
     try:
         import matplotlib
 
@@ -316,7 +325,7 @@ def _plot(records, raw_clips, bundle, path) -> str:
     import numpy as np
 
     device = sorted(raw_clips)[0]
-    rows = [r for r in _aligned(records, raw_clips, bundle) if r[0].device_id == device]
+    rows = [r for r in _aligned(records, raw_clips, bundle, origins) if r[0].device_id == device]
     if not rows:
         return "(nothing to plot)"
     rate = rows[0][0].sample_rate
@@ -326,7 +335,7 @@ def _plot(records, raw_clips, bundle, path) -> str:
     for c, (name, unit) in enumerate(zip(bundle.channels, bundle.units)):
         ax = axes[c]
         for w, raw, _, _ in rows:
-            t = w.start_time + np.arange(len(raw)) / rate
+            t = w.start_time - origins.get(device, 0.0) + np.arange(len(raw)) / rate
             ax.plot(t, raw[:, c], color="0.6", lw=0.8, label="raw (never leaves the device)" if w is rows[0][0] else None)
             ax.plot(t, w.values[:, c], color="tab:blue", lw=0.9, label="forwarded (transformed)" if w is rows[0][0] else None)
         for s in clip["segments"]:

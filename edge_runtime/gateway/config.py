@@ -19,8 +19,8 @@ from edge_runtime.errors import UserError
 from edge_runtime.sinks.http import HttpSettings
 from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, MqttSettings
 from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
+from firmware_bridge.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 
-PROFILES = ("ours", "thingy52")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SINK_TYPES = ("jsonl", "mqtt", "http")
 FORMATS = ("json", "binary")  # what a sink sends per record (edge_runtime/sinks/formats.py)
@@ -39,7 +39,7 @@ class DeviceConfig:
     name: str | None = None  # or scan for a device advertising this name
     emulate: str | None = None  # or start an emulated wearable streaming this recording over BLE
     replay: str | None = None  # or feed this recording straight to the engine (no BLE at all)
-    profile: str = "ours"
+    profile: str = DEFAULT_PROFILE
     emulate_speed: float = 1.0  # emulate/replay playback speed (1 = real time)
     emulate_loop: bool = True  # restart the recording when it ends
 
@@ -197,7 +197,7 @@ def _device(t: "_Table") -> DeviceConfig:
         name=name,
         emulate=_resolve(emulate, t.base) if emulate else None,
         replay=_resolve(replay, t.base) if replay else None,
-        profile=t.choice("profile", PROFILES, default="ours"),
+        profile=t.choice("profile", PROFILE_NAMES, default=DEFAULT_PROFILE),
         emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
         emulate_loop=t.boolean("emulate_loop", default=True),
     )

@@ -25,7 +25,7 @@ from edge_runtime.gateway.config import GatewayConfig, SinkConfig, load_config
 from edge_runtime.gateway.forwarder import Forwarder
 from edge_runtime.gateway.logs import set_level
 from edge_runtime.gateway.metrics import GatewayMetrics, MetricsServer
-from edge_runtime.gateway.sources import DeviceSource, make_source
+from edge_runtime.gateway.sources import DeviceSource, ReplaySource
 from edge_runtime.gateway.systemd import Notifier
 from edge_runtime.record import TransformedWindow
 from edge_runtime.sinks.base import Sink, SinkUnavailable
@@ -432,11 +432,14 @@ class Gateway:
             self.metrics.delivery_latency.observe(sink, value=lat)
 
     def _start_source(self, dev) -> None:
-        if not dev.replay and self.ble is None:
-            from edge_runtime.gateway.ble import BleContext
+        if dev.replay:
+            source: DeviceSource = ReplaySource(dev, self.config.reconnect_max_s)
+        else:
+            from edge_runtime.gateway.ble import BleContext, BleSource  # bleak (and bumble) only when needed
 
-            self.ble = BleContext(self.config.ble)
-        source = make_source(dev, self.config.reconnect_max_s, self.ble)
+            if self.ble is None:
+                self.ble = BleContext(self.config.ble)
+            source = BleSource(dev, self.config.reconnect_max_s, self.ble)
         task = asyncio.create_task(self._run_source(source), name=f"device:{dev.id}")
         self.sources[dev.id] = (source, task)
 

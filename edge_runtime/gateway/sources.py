@@ -71,11 +71,3 @@ class ReplaySource(DeviceSource):
                 offset += span
         finally:
             listener.on_connection(self.device.id, False)
-
-
-def make_source(device: DeviceConfig, reconnect_max_s: float = 30.0, ble_context=None) -> DeviceSource:
-    if device.replay:
-        return ReplaySource(device, reconnect_max_s)
-    from edge_runtime.gateway.ble import BleSource  # bleak (and bumble for virtual radios) only when needed
-
-    return BleSource(device, reconnect_max_s, ble_context)

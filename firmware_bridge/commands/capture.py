@@ -11,6 +11,11 @@ from __future__ import annotations
 import argparse
 import re
 
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+
+USER_ERRORS = (BridgeError,)  # printed by the CLI as one line, no traceback
+
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$")
 
 
@@ -20,8 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--emulate", metavar="RECORDING.csv", help="capture from an emulated wearable streaming this")
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="output recording (t, acc_*, gyro_*)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
-    parser.add_argument("--profile", choices=["auto", "ours", "thingy52"], default=None,
-                        help="device profile (--device: default auto-detect; --emulate: default ours)")
+    parser.add_argument("--profile", choices=["auto", *PROFILE_NAMES], default=None,
+                        help=f"device profile (--device: default auto-detect; --emulate: default {DEFAULT_PROFILE})")
     parser.add_argument("--speed", type=float, default=1.0, help="--emulate: playback speed factor")
     parser.add_argument("--faults", default="", metavar="SPEC", help="--emulate: fault switches (see emulate --help)")
     parser.add_argument("--link", metavar="HOST:PORT", help="--device: serve a virtual radio here instead of hardware")
@@ -32,18 +37,17 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from edge_runtime.errors import UserError
 
     if args.seconds is not None and args.seconds <= 0:
-        raise UserError("--seconds must be > 0")
+        raise BridgeError("--seconds must be > 0")
     if args.emulate and args.link:
-        raise UserError("--link is for --device; --emulate runs its own radio")
+        raise BridgeError("--link is for --device; --emulate runs its own radio")
     if args.emulate is None and (args.faults or args.speed != 1.0):
-        raise UserError("--speed and --faults need --emulate")
+        raise BridgeError("--speed and --faults need --emulate")
     try:
         open(args.out, "a").close()
     except OSError as exc:
-        raise UserError(f"{args.out}: cannot write ({exc.strerror})") from None
+        raise BridgeError(f"{args.out}: cannot write ({exc.strerror})") from None
     result = asyncio.run(_capture(args))
     print(result, file=sys.stderr)
     return 0
@@ -52,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
 async def _capture(args: argparse.Namespace) -> str:
     import asyncio
 
-    from edge_runtime.errors import UserError
-    from edge_runtime.recording import RecordingWriter
+    from firmware_bridge.recording import RecordingWriter
     from firmware_bridge.ingest import BleakOptions, DeviceTarget, Ingestor
 
     profile = None if args.profile in (None, "auto") else args.profile
@@ -65,11 +68,11 @@ async def _capture(args: argparse.Namespace) -> str:
             from firmware_bridge.link import VirtualRadio
 
             radio = VirtualRadio()
-            wearable = EmulatedWearable(args.emulate, profile=profile or "ours", speed=args.speed,
+            wearable = EmulatedWearable(args.emulate, profile=profile or DEFAULT_PROFILE, speed=args.speed,
                                         faults=Faults.parse(args.faults), radio=radio)
             await wearable.start()
             adapter = await BumbleAdapter.open(radio=radio)
-            target = DeviceTarget(address=str(wearable.address), profile=profile or "ours")
+            target = DeviceTarget(address=str(wearable.address), profile=profile or DEFAULT_PROFILE)
             options = adapter.bleak_options()
         else:
             if _ADDRESS.match(args.device):
@@ -90,7 +93,7 @@ async def _capture(args: argparse.Namespace) -> str:
         try:
             await ingestor.start()
         except Exception as exc:  # no adapter, no BlueZ/D-Bus, Bluetooth off: say so in one line
-            raise UserError(f"cannot scan for BLE devices ({type(exc).__name__}: {exc}); on a machine without "
+            raise BridgeError(f"cannot scan for BLE devices ({type(exc).__name__}: {exc}); on a machine without "
                             "Bluetooth use --link HOST:PORT with emulated wearables") from None
         with RecordingWriter(args.out) as writer:
             consumer = asyncio.create_task(_write(ingestor, writer))

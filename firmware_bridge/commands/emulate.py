@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import argparse
 
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.profiles import DEFAULT_PROFILE, PROFILE_NAMES
+
+USER_ERRORS = (BridgeError,)  # printed by the CLI as one line, no traceback
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", help="our recording CSV (t, acc_*, gyro_*) or a MotionSense CSV (50 Hz)")
-    parser.add_argument("--profile", choices=["ours", "thingy52"], default="ours", help="GATT profile (default ours)")
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default=DEFAULT_PROFILE,
+                        help=f"device profile (default {DEFAULT_PROFILE})")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed factor (1 = real time)")
     parser.add_argument("--faults", default="", metavar="SPEC",
                         help="e.g. drop=0.05,reorder=0.05,corrupt=0.02,stall=5:1.5,disconnect=10,seed=1")
@@ -29,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from edge_runtime.errors import UserError
     from firmware_bridge.emulator import EmulatedWearable, Faults
 
     faults = Faults.parse(args.faults)
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             except (OSError, ConnectionError) as exc:
                 if loop.time() > deadline:
-                    raise UserError(f"cannot reach the radio at {spec}: {exc}") from None
+                    raise BridgeError(f"cannot reach the radio at {spec}: {exc}") from None
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
         print(f"emulating {wearable.name} ({wearable.address}) profile={args.profile} speed={args.speed:g} "
