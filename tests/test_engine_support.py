@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_runtime.bundle import Bundle, load_bundle, read_tflite_io
 from edge_runtime.features import feature_set
+from edge_runtime.testing import sign_for_tests
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "engine"
 MAGIC_LIMIT = 100.0  # acc magnitude above which the gather_oob / dynamic models fail
@@ -36,8 +37,8 @@ def make_bundle(
     quantization: str = "float32",
     context: tuple[int, int] | None = None,
 ) -> Bundle:
-    """Write a bundle folder around fixture model ``model`` and load it (verified). ``context``
-    ``(before, after)`` for a model that takes its window with context."""
+    """Write a bundle folder around fixture model ``model``, sign it with the tests' throwaway key and
+    load it (verified). ``context`` ``(before, after)`` for a model that takes its window with context."""
     data = model_bytes(model)
     (inp,), (out,) = read_tflite_io(data)["transform"]
     fs = feature_set(feature_set_name)
@@ -70,6 +71,7 @@ def make_bundle(
         "conversion": {"tool": "tests/test_engine_support.py"},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    sign_for_tests(folder)
     return load_bundle(folder)
 
 
