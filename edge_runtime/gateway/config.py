@@ -26,6 +26,7 @@ SINK_TYPES = ("jsonl", "mqtt", "http")
 FORMATS = ("json", "binary")  # what a sink sends per record (edge_runtime/sinks/formats.py)
 DEFAULT_FORMAT = {"jsonl": "json", "mqtt": "binary", "http": "binary"}  # binary on metered links
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_BLE_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 
 
 class ConfigError(UserError):
@@ -42,6 +43,7 @@ class DeviceConfig:
     profile: str = "ours"
     emulate_speed: float = 1.0  # emulate/replay playback speed (1 = real time)
     emulate_loop: bool = True  # restart the recording when it ends
+    allowed_addresses: tuple[str, ...] = ()  # with name: only these BLE addresses may answer to it
 
     @property
     def kind(self) -> str:
@@ -67,6 +69,7 @@ class SinkConfig:
     @property
     def wire_format(self) -> str:
         return self.format or DEFAULT_FORMAT[self.type]
+    queue_records: int = 10_000  # unspooled sinks: records queued before back-pressure (edge_runtime.sinks.direct)
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,24 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class TrustConfig:
+    """Whose bundle signatures are accepted, besides the project key shipped in the package."""
+
+    keys: tuple[str, ...] = ()  # public key files (.pub) or folders of them
+    keys_dir: str | None = None  # every *.pub here; None: $EDGE_RUNTIME_TRUSTED_KEYS or /etc/edge-runtime/trusted-keys
+    allow_unsigned: bool = False  # development only: logged as a warning and exported as a metric
+
+    def trust(self):
+        from edge_runtime.signing import default_trust
+
+        extra = ((self.keys_dir,) if self.keys_dir else ()) + self.keys
+        return default_trust(extra, allow_unsigned=self.allow_unsigned)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     source: str  # the file it came from, for messages
-    bundle: str  # shipped bundle name or path
+    bundle: str  # bundle name (shipped, or under bundles_dir) or a folder given as a path
     devices: tuple[DeviceConfig, ...]
     sinks: tuple[SinkConfig, ...]
     spool: SpoolConfig = field(default_factory=SpoolConfig)
@@ -103,7 +121,16 @@ class GatewayConfig:
     ble: BleConfig = field(default_factory=BleConfig)
     log_level: str = "info"
     drain_timeout_s: float = 10.0  # SIGTERM: how long to keep delivering before exiting
+    max_pending_windows: int = 10_000  # produced, not yet accepted; beyond it the newest are dropped (counted)
     reconnect_max_s: float = 30.0  # BLE reconnect backoff cap
+    bundles_dir: str | None = None  # bare bundle names are looked up here first, then among the shipped ones
+    trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def load_bundle(self):
+        """The configured bundle, verified and signature-checked with this config's trust."""
+        from edge_runtime.bundle import load_bundle
+
+        return load_bundle(self.bundle, trust=self.trust.trust(), bundles_dir=self.bundles_dir)
 
 
 def load_config(path: str | Path) -> GatewayConfig:
@@ -123,6 +150,16 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
     root = _Table(data, source, "", base)
     gw = root.table("gateway")
     bundle = root.string("bundle", required=True)
+    bundles_dir = root.string("bundles_dir")
+    tr = root.table("trust")
+    keys = tr.get_list("keys")
+    trust = TrustConfig(keys=tuple(_resolve(k, base) for k in keys),
+                        keys_dir=_resolve(tr.string("keys_dir"), base),
+                        allow_unsigned=tr.boolean("allow_unsigned", default=False))
+    for i, k in enumerate(trust.keys + ((trust.keys_dir,) if trust.keys_dir else ())):
+        if not Path(k).exists():
+            tr.fail("keys" if i < len(trust.keys) else "keys_dir", f"not found: {k}")
+    tr.done()
     devices = tuple(_device(t) for t in root.array("devices", required=True))
     ids = [d.id for d in devices]
     for i, d in enumerate(ids):
@@ -172,7 +209,10 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         ble=ble,
         log_level=gw.choice("log_level", LOG_LEVELS, default="info"),
         drain_timeout_s=gw.number("drain_timeout_s", default=10.0, minimum=0),
+        max_pending_windows=gw.integer("max_pending_windows", default=10_000, minimum=1),
         reconnect_max_s=gw.number("reconnect_max_s", default=30.0, minimum=0.1),
+        bundles_dir=_resolve(bundles_dir, base),
+        trust=trust,
     )
     gw.done()
     root.done()
@@ -200,7 +240,13 @@ def _device(t: "_Table") -> DeviceConfig:
         profile=t.choice("profile", PROFILES, default="ours"),
         emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
         emulate_loop=t.boolean("emulate_loop", default=True),
+        allowed_addresses=tuple(t.get_list("addresses")),
     )
+    if d.allowed_addresses and name is None:
+        t.fail("addresses", "an address allow-list goes with name (a device bound by address has one already)")
+    for a in d.allowed_addresses:
+        if not _BLE_ADDRESS.match(a):
+            t.fail("addresses", f"{a!r} is not a BLE address (AA:BB:CC:DD:EE:FF)")
     t.done()
     return d
 
@@ -218,7 +264,8 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
         path = t.string("path", required=True)
         sink = SinkConfig(name=name, type=kind, path=path if path == "-" else _resolve(path, base),
                           fsync=t.boolean("fsync", default=False), batch_size=batch,
-                          spooled=t.boolean("spooled", default=False))
+                          spooled=t.boolean("spooled", default=False),
+                          queue_records=t.integer("queue_records", default=10_000, minimum=1))
     elif kind == "mqtt":
         url = t.string("url", required=True)
         parts = urlsplit(url)
@@ -290,10 +337,11 @@ def _check_topic(t: "_Table", topic: str) -> None:
 
 
 def _bundle_ref(ref: str, base: Path) -> str:
-    """A shipped bundle name stays a name; anything that looks like a path is resolved."""
-    if "/" in ref or ref.startswith("."):
-        return _resolve(ref, base)
-    return ref
+    """A bundle name stays a name (never a folder of that name next to the config or in the working
+    directory); a path (``./x``, ``/x``, ``a/b``) is resolved against the config's folder."""
+    from edge_runtime.bundle import looks_like_path
+
+    return _resolve(ref, base) if looks_like_path(ref) else ref
 
 
 def _resolve(p: str | None, base: Path) -> str | None:
@@ -369,6 +417,14 @@ class _Table:
         v = self.string(key, required=required, default=default)
         if v not in choices:
             self.fail(key, f"must be one of {', '.join(choices)}, not {v!r}")
+        return v
+
+    def get_list(self, key: str) -> list[str]:
+        v = self._get(key, False)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            self.fail(key, "must be a list of non-empty strings")
         return v
 
     def table(self, key: str, required: bool = False) -> "_Table":

@@ -68,6 +68,10 @@ class Gauge(Counter):
     def set(self, *labels: str, value: float) -> None:
         self.set_total(*labels, value=value)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
 
 class Histogram(_Metric):
     type = "histogram"
@@ -162,6 +166,15 @@ class GatewayMetrics:
         self.spool_bytes = r.gauge("edge_spool_bytes", "bytes waiting in the spool", ["sink"])
         self.spool_dropped = r.counter("edge_spool_dropped_total", "records dropped because the spool bound was reached", ["sink"])
         self.reloads = r.counter("edge_config_reloads_total", "SIGHUP reloads", ["result"])
+        self.bundle_info = r.gauge("edge_bundle_info", "1 for the running bundle: id, version and signer key id",
+                                   ["bundle", "version", "signer"])
+        self.bundle_unsigned = r.gauge("edge_bundle_unsigned", "1 while an unsigned bundle runs (--allow-unsigned)")
+        self.sink_backpressure = r.counter("edge_sink_backpressure_total",
+                                           "times a local sink's queue was full and accepting waited", ["sink"])
+        self.ingest_overflow = r.counter("edge_ingest_overflow_total",
+                                         "samples dropped because the bounded ingest queue was full", ["device"])
+        self.pending_dropped = r.counter("edge_pending_dropped_total",
+                                         "windows dropped because the pending bound was reached", ["device"])
         self.started = r.gauge("edge_start_time_seconds", "unix time the gateway started")
         self.started.set(value=time.time())
 
