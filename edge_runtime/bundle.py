@@ -384,6 +384,10 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
         dtype = need("dtype", str, t, ctx)
         if dtype not in IO_DTYPES:
             fail(f"model.{side}.dtype {dtype!r} unsupported; known: {', '.join(IO_DTYPES)}")
+        for key in ("scale", "zero_point"):
+            v = t.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                fail(f"model.{side}.{key} must be a finite number or null")
         if dtype != "float32":
             scale, zp = t.get("scale"), t.get("zero_point")
             if not (isinstance(scale, (int, float)) and scale > 0 and isinstance(zp, int)):
