@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "sinks": [f"{s.name} ({s.type}{', spooled' if s.spooled else ''})" for s in config.sinks],
             "spool": config.spool.path,
             "metrics": f"http://{config.metrics.host}:{config.metrics.port}/metrics" if config.metrics.enabled else None,
+            "warnings": config.warnings(),
         }, indent=2))
         return 0
     setup_logging(config.log_level)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge_runtime.errors import UserError
+from edge_runtime.redaction import redact_url
 from edge_runtime.sinks.http import HttpSettings
 from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, MqttSettings
 from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
@@ -125,6 +126,33 @@ class GatewayConfig:
     reconnect_max_s: float = 30.0  # BLE reconnect backoff cap
     bundles_dir: str | None = None  # bare bundle names are looked up here first, then among the shipped ones
     trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but expose something: logged as warnings when the gateway starts."""
+        import ipaddress
+
+        out = []
+        for s in self.sinks:
+            url = s.mqtt.url if s.mqtt else s.http.url if s.http else None
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            has_password = parts.password is not None or bool((s.mqtt or s.http).password)
+            if parts.scheme in ("mqtt", "http") and has_password:
+                out.append(f"sink {s.name}: a password is sent in plaintext over {parts.scheme}:// "
+                           f"(use {parts.scheme}s:// so the broker/server is authenticated and the password encrypted)")
+        if self.metrics.enabled:
+            host = self.metrics.host
+            try:
+                loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                out.append(f"metrics.listen {host}:{self.metrics.port} is not a loopback address: anyone who "
+                           "can reach it reads the device ids, rates and sink state (no authentication)")
+        if self.trust.allow_unsigned:
+            out.append("trust.allow_unsigned is set: an unsigned bundle would be run (development only)")
+        return out
 
     def load_bundle(self):
         """The configured bundle, verified and signature-checked with this config's trust."""
@@ -270,11 +298,11 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
         url = t.string("url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            t.fail("url", f"must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {url!r}")
+            t.fail("url", f"must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {redact_url(url)!r}")
         try:
             parts.port
         except ValueError:
-            t.fail("url", f"bad port in {url!r}")
+            t.fail("url", f"bad port in {redact_url(url)!r}")
         topic = t.string("topic", default=DEFAULT_TOPIC)
         _check_topic(t, topic)
         password = t.string("password")
@@ -309,7 +337,13 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
         url = t.string("url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            t.fail("url", f"must look like http(s)://HOST[:PORT]/PATH, not {url!r}")
+            t.fail("url", f"must look like http(s)://HOST[:PORT]/PATH, not {redact_url(url)!r}")
+        try:
+            parts.port
+        except ValueError:
+            t.fail("url", f"bad port in {redact_url(url)!r}")
+        if parts.username is not None and (t.data.get("username") is not None or t.data.get("password") is not None):
+            t.fail("url", "has credentials and username/password are given too: give them in one place")
         headers = t.table("headers")
         hdrs = {k: headers.string(k, required=True) for k in list(headers.data)}
         headers.done()

@@ -140,6 +140,8 @@ class Gateway:
     async def start(self) -> None:
         cfg = self.config
         check_dependencies(cfg)
+        for warning in cfg.warnings():
+            log.warning(warning, extra={"config": cfg.source})
         self.bundle, self.engine = self.engine_factory(cfg)
         self._add_codec(self.bundle)
         self._bundle_loaded(self.bundle)
