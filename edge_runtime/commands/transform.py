@@ -172,7 +172,8 @@ def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[dict[str, int], 
 
     shape, _ = read_npy_header(src)
     want = (bundle.window, bundle.n_channels)
-    if len(shape) != 3 or tuple(shape[1:]) != want:
+    lengths = {bundle.window, bundle.input_length}  # a bundle with context also takes windows with theirs
+    if len(shape) != 3 or shape[1] not in lengths or shape[2] != want[1]:
         raise DataError(
             f"{src}: shape {list(shape)}, but bundle {bundle.id} takes windows [n, {want[0]}, {want[1]}] "
             f"({', '.join(f'{c} [{u}]' for c, u in zip(bundle.channels, bundle.units))})"
