@@ -232,6 +232,7 @@ class Gateway:
             done, _ = await asyncio.wait({self._accepter}, timeout=remaining())
             if not done:  # held up by a blocked local sink: what is still pending is not accepted
                 self._accepter.cancel()
+                await asyncio.gather(self._accepter, return_exceptions=True)
                 lost = self._take_pending()
                 for w in lost:
                     self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
