@@ -108,6 +108,7 @@ def test_even_a_trusted_signature_does_not_get_a_float_graph_past_an_int8_claim(
     _trojan(shipped_copy)
     m = json.loads((shipped_copy / MANIFEST_NAME).read_text())
     m["model"]["input"]["name"], m["model"]["output"]["name"] = "x", "y"  # the fixture's own I/O names
+    m["model"].pop("batch", None)  # and its one-window batch
     (shipped_copy / MANIFEST_NAME).write_text(json.dumps(m))
     sign_for_tests(shipped_copy)
     with pytest.raises(BundleError, match="the manifest says int8, but the model is float32"):
@@ -115,7 +116,7 @@ def test_even_a_trusted_signature_does_not_get_a_float_graph_past_an_int8_claim(
     m["quantization"] = "float32"
     (shipped_copy / MANIFEST_NAME).write_text(json.dumps(m))
     sign_for_tests(shipped_copy)
-    with pytest.raises(BundleError, match=r"the manifest says size_bytes 43136, the model file has \d+ bytes"):
+    with pytest.raises(BundleError, match=r"the manifest says size_bytes \d+, the model file has \d+ bytes"):
         load_bundle(shipped_copy)
 
 

@@ -76,22 +76,22 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.errors import UserError
 
-    if args.rebatch:
-        from converters.batch import rebatch_bundle
-
-        if args.run_dir or args.keras2:
-            raise UserError("--rebatch BUNDLE takes no RUN_DIR or --keras2")
-        rebatch_bundle(args.rebatch, args.batch, args.out)
-        return 0
-    if bool(args.run_dir) == bool(args.keras2):
-        raise UserError("give either RUN_DIR or --keras2 MODEL (not both, not neither)")
-    if args.calibration_windows < 1 or args.parity_windows < 1:
-        raise UserError("--calibration-windows and --parity-windows must be positive")
     sign_key = None
     if args.sign:  # read it now, not after minutes of conversion
         from edge_runtime.signing import load_private_key
 
         sign_key = load_private_key(args.sign)
+    if args.rebatch:
+        from converters.batch import rebatch_bundle
+
+        if args.run_dir or args.keras2:
+            raise UserError("--rebatch BUNDLE takes no RUN_DIR or --keras2")
+        rebatch_bundle(args.rebatch, args.batch, args.out, sign_key=sign_key)
+        return 0
+    if bool(args.run_dir) == bool(args.keras2):
+        raise UserError("give either RUN_DIR or --keras2 MODEL (not both, not neither)")
+    if args.calibration_windows < 1 or args.parity_windows < 1:
+        raise UserError("--calibration-windows and --parity-windows must be positive")
 
     from converters.convert import convert
     from converters.judging import judge_metrics_fn

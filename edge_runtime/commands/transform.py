@@ -193,7 +193,7 @@ def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[dict[str, int], 
         raise DataError(f"{src}: dtype {windows.dtype} is not numeric")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".partial.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=windows.shape)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(windows.shape[0], *want))
     drops: dict[str, int] = {}
     with _progress(windows.shape[0], "win", args.quiet, "transform") as bar:
         _, ok = transform_windows(bundle, windows, out=out, batch_size=args.batch_size, progress=bar.update,
