@@ -224,12 +224,13 @@ def check_rebatched(original: bytes, rebatched: bytes, batch: int | str, windows
                 raise UserError(f"batch: outputs at batch {size} differ from the one-window graph; not rebatching")
 
 
-def rebatch_bundle(source: str, batch: int | str, out: str, log=print):
+def rebatch_bundle(source: str, batch: int | str, out: str, log=print, sign_key=None):
     """An existing bundle -> the same transform taking ``batch`` windows per invoke, written to ``out``.
 
     No TensorFlow: the graph is rewritten (see :func:`rebatch`) and proven bit-identical, so the
     conversion's parity and privacy/utility numbers still describe it and are kept. The model's
-    bytes change, so the version (``<date>.<sha256 prefix>``) does too; a signature must be renewed.
+    bytes change, so the version (``<date>.<sha256 prefix>``) and ``conversion.size_bytes`` do too,
+    and the signature is renewed with ``sign_key`` (without one the result is unsigned).
     """
     import copy
     import datetime as _dt
@@ -249,6 +250,7 @@ def rebatch_bundle(source: str, batch: int | str, out: str, log=print):
     manifest["model"]["output"]["shape"] = list(outp.shape)
     manifest["model"]["batch"] = batch
     manifest["version"] = default_version(model)
+    manifest["conversion"]["size_bytes"] = len(model)  # the file it is now (load_bundle checks it)
     manifest["conversion"]["batch"] = {
         "batch": batch,
         "from_version": bundle.version,
@@ -257,6 +259,6 @@ def rebatch_bundle(source: str, batch: int | str, out: str, log=print):
     }
     files = {name: (bundle.path / name).read_bytes() for name in bundle.manifest["files"]}
     files[bundle.manifest["model"]["file"]] = model
-    written = write_bundle(out, manifest, files)
+    written = write_bundle(out, manifest, files, sign_key=sign_key)
     log(f"wrote bundle {written.id} {written.version} (batch {batch!r}, from {bundle.version}) -> {written.path}")
     return written

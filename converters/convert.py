@@ -70,6 +70,7 @@ def convert(
     per_channel: bool = False,
     allow_parity_miss: bool = False,
     batch: int | str = "dynamic",
+    sign_key: Any = None,
     log: Callable[[str], None] = print,
 ) -> ConversionResult:
     """Convert ``model`` (standardised -> standardised windows) into the bundle folder ``out``.
@@ -173,6 +174,8 @@ def convert(
             **({"batch": {"batch": 1, "why": batch_note}} if batch_note else {}),
         },
     }
-    bundle = write_bundle(out, manifest, {MODEL_NAME: tflite})
-    log(f"wrote bundle {bundle.id} {bundle.version} -> {bundle.path}")
+    bundle = write_bundle(out, manifest, {MODEL_NAME: tflite}, sign_key=sign_key)
+    log(f"wrote bundle {bundle.id} {bundle.version} -> {bundle.path}, "
+        + (f"signed by {bundle.signer}" if sign_key is not None else
+           "UNSIGNED: the runtime refuses it until 'edge-runtime sign BUNDLE --key KEY' signs it"))
     return ConversionResult(bundle, report)

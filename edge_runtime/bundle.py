@@ -3,11 +3,16 @@
 A bundle is how a privacy transform leaves the workstation. The manifest says exactly what the model
 expects (feature set, channel order and units, sample rate, window, release stride), what it was
 trained for, how it was quantized and what parity was measured at conversion; it also holds the
-SHA-256 of every other file. :func:`load_bundle` refuses anything that does not check out (a wrong
+SHA-256 of every other file, and ``manifest.sig`` signs the manifest's bytes (``edge_runtime.signing``).
+:func:`load_bundle` refuses anything that does not check out (no signature by a trusted key, a wrong
 checksum, a missing file, an unknown schema version, a manifest that disagrees with its feature set
-or with the model's own tensor shapes), so the runtime can fail closed. The model's tensors are read
-straight from the TFLite flatbuffer with the standard library, so verification needs no interpreter
-and no TensorFlow. The schema is documented in ``docs/bundles.md``.
+or with what the model's flatbuffer holds: tensor shapes, dtypes, quantization, size), so the runtime
+can fail closed. A bare name only ever means a shipped bundle (or one under a configured bundles
+folder); a local folder must be given as a path. The model's tensors are read straight from the
+TFLite flatbuffer with the standard library (LiteRT's generated ``schema_py_generated`` costs ~20 ms
+of import and is absent where only ``tflite_runtime`` installs, e.g. armv7; a test checks this reader
+against it), so verification needs no interpreter and no TensorFlow. The schema is documented in
+``docs/bundles.md``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ import numpy as np
 
 from edge_runtime.errors import BundleError
 from edge_runtime.features import FEATURE_SETS, FeatureSet
+from edge_runtime.signing import SIGNATURE_FILE, Signer, Trust, default_trust, verify_signature
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -35,6 +42,7 @@ METADATA_NAME = "edge_runtime_manifest"  # the TFLite metadata entry that mobile
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 IO_DTYPES = ("float32", "int8", "uint8")
 SHIPPED_DIR = Path(__file__).resolve().parent / "bundles"
+MAX_MANIFEST_BYTES = 1 << 20  # real manifests are ~10 kB; anything this big is not one
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -76,6 +84,7 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
+    signer: Signer | None = None  # who signed it (key id), or Signer(None) if let through unsigned
 
     @property
     def model_path(self) -> Path:
@@ -191,46 +200,93 @@ def shipped_bundles() -> list[str]:
     return sorted(p.name for p in SHIPPED_DIR.iterdir() if _NAME.match(p.name) and (p / MANIFEST_NAME).is_file())
 
 
-def resolve_bundle_path(name_or_path: str | Path) -> Path:
-    """A bundle folder (or its manifest.json), else the name of a shipped bundle -> the folder.
+def looks_like_path(ref: str | Path) -> bool:
+    """``./x``, ``/x``, ``~/x``, ``a/b``: a folder. A bare ``x`` is a bundle name, never a local folder."""
+    if isinstance(ref, Path):
+        return True
+    ref = str(ref)
+    return ref.startswith((".", "~")) or "/" in ref or os.sep in ref or (os.altsep or "/") in ref
 
-    A bare name that is a shipped bundle wins over a same-named local folder that is not a bundle
-    (a training run directory called ``motionsense-gender``, say).
+
+def resolve_bundle_path(name_or_path: str | Path, bundles_dir: str | Path | None = None) -> Path:
+    """A bundle folder (or its manifest.json) given as a path, else a bundle name -> its folder.
+
+    A name is looked up under ``bundles_dir`` (an operator's bundles folder, when configured) and
+    then among the shipped bundles, and nowhere else: a folder of the same name in the working
+    directory is never used, so a writable working directory cannot shadow a shipped bundle.
     """
-    p = Path(name_or_path).expanduser()
-    if p.is_file() and p.name == MANIFEST_NAME:
-        return p.parent
-    name = str(name_or_path)
-    shipped = SHIPPED_DIR / name if _NAME.match(name) else None
-    if shipped is not None and (shipped / MANIFEST_NAME).is_file() and not (p / MANIFEST_NAME).is_file():
-        return shipped
-    if p.is_dir():
+    if looks_like_path(name_or_path):
+        p = Path(name_or_path).expanduser()
+        if p.name == MANIFEST_NAME and p.is_file():
+            return p.parent
+        if not p.is_dir():
+            raise BundleError(f"{name_or_path}: no such bundle folder")
         return p
-    if shipped is not None and shipped.is_dir():
-        return shipped
+    name = str(name_or_path)
     shipped = shipped_bundles()
     known = f"shipped bundles: {', '.join(shipped)}" if shipped else "no bundles are shipped in this install"
-    raise BundleError(f"{name_or_path}: no such bundle folder and not a shipped bundle name ({known})")
+    if not _NAME.match(name):
+        raise BundleError(f"{name!r}: not a bundle name ({known}); give a folder as a path, e.g. ./{name}")
+    for root in ([Path(bundles_dir).expanduser()] if bundles_dir else []) + [SHIPPED_DIR]:
+        if (root / name / MANIFEST_NAME).is_file():
+            return root / name
+    where = f"{bundles_dir} or the " if bundles_dir else ""
+    hint = f"; to use the local folder, give it as a path: ./{name}" if Path(name).is_dir() else ""
+    raise BundleError(f"{name}: no bundle of that name in {where}shipped bundles ({known}){hint}")
 
 
-def load_bundle(name_or_path: str | Path) -> Bundle:
-    """Resolve, read and fully verify a bundle; raise :class:`BundleError` naming the first problem."""
-    path = resolve_bundle_path(name_or_path)
+def read_manifest_bytes(path: Path) -> bytes:
+    """The manifest's bytes, refusing anything larger than :data:`MAX_MANIFEST_BYTES`."""
     manifest_path = path / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleError(f"{path}: not a bundle, {MANIFEST_NAME} is missing")
+    with open(manifest_path, "rb") as fh:
+        data = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{manifest_path}: larger than {MAX_MANIFEST_BYTES} bytes; not a bundle manifest")
+    return data
+
+
+def parse_manifest(data: bytes, where: str = MANIFEST_NAME) -> dict[str, Any]:
+    """Bytes -> a validated manifest dict; anything malformed is a :class:`BundleError`."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from None
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSON, huge integers
+        raise BundleError(f"{where}: not valid JSON ({str(exc)[:200]})") from None
     if not isinstance(manifest, dict):
-        raise BundleError(f"{manifest_path}: the manifest must be a JSON object")
-    where = str(manifest_path)
-    validate_manifest(manifest, where=where)
+        raise BundleError(f"{where}: the manifest must be a JSON object")
+    try:
+        validate_manifest(manifest, where=where)
+    except BundleError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise BundleError(f"{where}: malformed manifest ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return manifest
+
+
+def load_bundle(name_or_path: str | Path, trust: Trust | None = None,
+                bundles_dir: str | Path | None = None) -> Bundle:
+    """Resolve, read and fully verify a bundle; raise :class:`BundleError` naming the first problem.
+
+    ``trust`` says whose signatures are accepted (default: :func:`edge_runtime.signing.default_trust`,
+    the shipped project key and the keys folder; unsigned bundles refused). The signature is checked
+    first, over the very bytes that are then parsed.
+    """
+    path = resolve_bundle_path(name_or_path, bundles_dir)
+    data = read_manifest_bytes(path)
+    signer = verify_signature(path, data, default_trust() if trust is None else trust)
+    return Bundle(path=path, manifest=verify_contents(path, data), signer=signer)
+
+
+def verify_contents(path: Path, manifest_bytes: bytes) -> dict[str, Any]:
+    """Everything but the signature: the manifest, every file's checksum, the model's flatbuffer.
+    (``edge-runtime sign`` checks this before signing; everything else goes through :func:`load_bundle`.)"""
+    where = str(path / MANIFEST_NAME)
+    manifest = parse_manifest(manifest_bytes, where)
     _verify_files(path, manifest, where)
     model_file = path / manifest["model"]["file"]
-    _verify_model_tensors(model_file.read_bytes(), manifest, where=str(model_file))
-    return Bundle(path=path, manifest=manifest)
+    _verify_model(model_file.read_bytes(), manifest, where=str(model_file))
+    return manifest
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +384,10 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
         dtype = need("dtype", str, t, ctx)
         if dtype not in IO_DTYPES:
             fail(f"model.{side}.dtype {dtype!r} unsupported; known: {', '.join(IO_DTYPES)}")
+        for key in ("scale", "zero_point"):
+            v = t.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                fail(f"model.{side}.{key} must be a finite number or null")
         if dtype != "float32":
             scale, zp = t.get("scale"), t.get("zero_point")
             if not (isinstance(scale, (int, float)) and scale > 0 and isinstance(zp, int)):
@@ -337,8 +397,8 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
     if mfile not in files:
         fail(f"files has no checksum for the model file {mfile!r}")
     for name, digest in files.items():
-        if not _NAME.match(name) or name == MANIFEST_NAME:
-            fail(f"files entry {name!r} must be a plain file name other than {MANIFEST_NAME}")
+        if not _NAME.match(name) or name in (MANIFEST_NAME, SIGNATURE_FILE):
+            fail(f"files entry {name!r} must be a plain file name other than {MANIFEST_NAME} and {SIGNATURE_FILE}")
         if not (isinstance(digest, str) and _SHA256.match(digest)):
             fail(f"files[{name!r}] is not a lowercase hex SHA-256")
     need("training", dict)
@@ -366,11 +426,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> None:
-    """The model's signature, I/O shapes, dtypes and integer scales must be what the manifest says."""
+def _verify_model(data: bytes, manifest: dict[str, Any], where: str) -> None:
+    """What the flatbuffer holds must be what the manifest claims: signature, I/O shapes, dtypes and
+    integer scales, the quantization (from the tensors' types) and the size."""
     try:
         info = read_tflite_io(data)
-    except (ValueError, struct.error, IndexError) as exc:
+        constants, activations = read_tflite_tensor_types(data)
+    except (ValueError, struct.error, IndexError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"{where}: not a readable TFLite model ({exc})") from None
     sig = manifest["model"]["signature"]
     if sig not in info:
@@ -405,6 +467,16 @@ def _verify_model_tensors(data: bytes, manifest: dict[str, Any], where: str) -> 
                 f"{where}: model {side} batch dimension is {'dynamic' if actual.batch_dim == -1 else 'fixed'}, "
                 f"the manifest's model.batch says {manifest['model'].get('batch', 1)!r}"
             )
+    claimed = manifest["quantization"]
+    found = quantization_of(constants, activations)
+    # LiteRT's dynamic-range quantization leaves weights of under 1024 values in float: a small
+    # "dynamic" model may hold no int8 tensor at all (harmless: it is the float graph)
+    if found != claimed and not (claimed == "dynamic" and found == "float32"):
+        raise BundleError(f"{where}: the manifest says {claimed}, but the model is {found} (constant tensors "
+                          f"{', '.join(sorted(constants)) or 'none'}; activations {', '.join(sorted(activations))})")
+    size = manifest.get("conversion", {}).get("size_bytes") if isinstance(manifest.get("conversion"), dict) else None
+    if size is not None and size != len(data):
+        raise BundleError(f"{where}: the manifest says size_bytes {size}, the model file has {len(data)} bytes")
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +511,9 @@ class _Table:
             return 0, 0
         start = p + struct.unpack_from("<I", self.buf, p)[0]
         return start + 4, struct.unpack_from("<I", self.buf, start)[0]
+
+    def vector_length(self, index: int) -> int:
+        return self._vector(index)[1]
 
     def vector(self, index: int, fmt: str) -> list[Any]:
         start, n = self._vector(index)
@@ -485,6 +560,43 @@ def _tensor(sub: _Table, index: int) -> TensorSpec:
     signature = t.vector(7, "i")  # shape_signature: -1 marks a dimension fixed only at run time
     batch_dim = signature[0] if signature else (shape[0] if shape else None)
     return TensorSpec(name=t.string(3) or "", shape=shape, dtype=dtype, scale=scale, zero_point=zp, batch_dim=batch_dim)
+
+
+_LOW_PRECISION = {"int8", "uint8", "int16", "float16"}
+
+
+def quantization_of(constants: set[str], activations: set[str]) -> str:
+    """The bundle quantization a model's tensor types amount to (see ``QUANTIZATIONS``).
+
+    int8: integer activations; dynamic: int8 weights, float activations; float16: fp16 weights;
+    float32: no low-precision tensor at all.
+    """
+    if "int8" in activations or "uint8" in activations:
+        return "int8"
+    if "int8" in constants:
+        return "dynamic"
+    if "float16" in constants:
+        return "float16"
+    if _LOW_PRECISION & (constants | activations):
+        return "mixed (" + ", ".join(sorted(_LOW_PRECISION & (constants | activations))) + ")"
+    return "float32"
+
+
+def read_tflite_tensor_types(data: bytes) -> tuple[set[str], set[str]]:
+    """``(types of constant tensors, types of the others)`` over all subgraphs of a TFLite model."""
+    model = _model_table(data)
+    buffers = model.tables(4)
+    constants: set[str] = set()
+    activations: set[str] = set()
+    for sub in model.tables(2):
+        for t in sub.tables(0):
+            code = t.scalar(1, "b", 0)
+            dtype = _TFLITE_TYPES.get(code, f"type{code}")
+            b = t.scalar(2, "I", 0)
+            buf = buffers[b] if 0 < b < len(buffers) else None
+            has_data = buf is not None and (buf.vector_length(0) > 0 or buf.scalar(1, "Q", 0) > 1)
+            (constants if has_data else activations).add(dtype)
+    return constants, activations
 
 
 def read_tflite_io(data: bytes) -> dict[str, tuple[list[TensorSpec], list[TensorSpec]]]:

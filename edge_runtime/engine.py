@@ -531,6 +531,7 @@ def transform_windows(
     backend: str | None = None,
     batch_size: int = 1024,
     progress: Callable[[int], None] | None = None,
+    drops: dict[str, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Transform ``windows[n, window, channels]`` (the bundle's features, physical units), or,
     for a bundle with context, ``windows[n, before + window + after, channels]`` (windows without
@@ -540,7 +541,8 @@ def transform_windows(
     given) and ``ok`` ``[n]`` bool. A dropped window (any failure, see :class:`GuardedTransform`) is
     all NaN in ``values`` and ``False`` in ``ok``: its input never reaches the output. ``windows``
     may be a memory map: it is read ``batch_size`` windows at a time. ``progress(k)`` is called with
-    the number of windows done after each batch.
+    the number of windows done after each batch. ``drops``, when given, counts dropped windows by
+    reason (``DROP_REASONS``).
     """
     b = _load(bundle)
     shape = (b.window, b.n_channels)
@@ -565,15 +567,21 @@ def transform_windows(
         if one_window:
             result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
             for i in range(hi - lo):
-                y, _reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
+                y, reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
                 if y is not None:
                     result[i] = y
                     ok[lo + i] = True
+                elif drops is not None:
+                    drops[reason] = drops.get(reason, 0) + 1
         else:  # the bundle's model takes batches: many windows per invoke, each judged alone
             if block.shape[1] != b.input_length:
                 block = np.stack([with_context(x, b.window, b.context_before, b.context_after) for x in block])
             result, reasons = guard.batch(block)
             ok[lo:hi] = [r is None for r in reasons]
+            if drops is not None:
+                for r in reasons:
+                    if r is not None:
+                        drops[r] = drops.get(r, 0) + 1
         out[lo:hi] = result
         if progress is not None:
             progress(hi - lo)

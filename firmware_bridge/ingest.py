@@ -48,6 +48,11 @@ class DeviceTarget:
     ``profile``: a name from ``firmware_bridge.profiles.PROFILE_NAMES`` or None (detected from the GATT
     services after connecting).
     ``multiple``: every device matching this target (e.g. all advertising our service UUID).
+    ``allowed_addresses``: if given, only these addresses may match (a name alone is spoofable).
+
+    A target bound by address keeps its device. One bound by name (or service) claims the first
+    matching device and releases it when that device disconnects, so a replacement wearable with
+    the same name and a new address is picked up; ``allowed_addresses`` limits who that may be.
     """
 
     address: str | None = None
@@ -56,9 +61,12 @@ class DeviceTarget:
     profile: str | None = None
     device_id: str | None = None
     multiple: bool = False
+    allowed_addresses: tuple[str, ...] = ()
 
     def matches(self, address: str, name: str | None, service_uuids: Sequence[str]) -> bool:
         if self.address is None and self.name is None and self.service_uuid is None:
+            return False
+        if self.allowed_addresses and address.lower() not in {a.lower() for a in self.allowed_addresses}:
             return False
         if self.address is not None and address.lower() != self.address.lower():
             return False
@@ -263,11 +271,11 @@ class Ingestor:
             if target.matches(address, adv.local_name, adv.service_uuids):
                 self._claims[key] = address
                 self._sessions[address] = asyncio.get_running_loop().create_task(
-                    self._session(target, device), name=f"ingest-{address}")
+                    self._session(target, device, key), name=f"ingest-{address}")
                 return
 
     # --------------------------------------------------------------------------------- session
-    async def _session(self, target: DeviceTarget, device) -> None:
+    async def _session(self, target: DeviceTarget, device, claim: tuple[int, str] | None = None) -> None:
         from bleak import BleakClient
         from bleak.exc import BleakError
 
@@ -338,7 +346,11 @@ class Ingestor:
                 * self.backoff.factor)
             self._delay[address] = delay
             self._retry_at[address] = time.monotonic() + delay
-            self._sessions.pop(address, None)  # the claim stays: the target reconnects to the same device
+            self._sessions.pop(address, None)
+            if target.address is None and claim is not None and self._claims.get(claim) == address:
+                # bound by name: free the claim, so a replacement wearable (new address) can take it
+                # (the same one comes back too, after its backoff)
+                del self._claims[claim]
 
     def _emit(self, device_id: str, stats: DeviceStats, clock: _DeviceClock, fr: DecodedFrame, rate: float) -> None:
         now = time.monotonic()

@@ -15,6 +15,8 @@ for the batch helpers) and is the reference the firmware's framing is tested aga
 
 from __future__ import annotations
 
+import math
+
 import struct
 from dataclasses import dataclass
 
@@ -146,8 +148,9 @@ def decode_config(data: bytes | bytearray) -> Config:
     version, rate, acc_fs, gyro_fs, acc_scale, gyro_scale = _CONFIG.unpack_from(data, 0)
     if version != CONFIG_VERSION:
         raise FrameError("config", f"config version {version}")
-    if not (rate > 0 and acc_scale > 0 and gyro_scale > 0):
-        raise FrameError("config", "non-positive rate or scale")
+    if not all(math.isfinite(v) and v > 0 for v in (rate, acc_scale, gyro_scale)):
+        raise FrameError("config", f"rate and scales must be finite and positive (rate {rate}, "
+                                   f"acc scale {acc_scale}, gyro scale {gyro_scale})")
     fw = data[_CONFIG.size:].decode("utf-8", errors="replace")
     return Config(rate, acc_fs, gyro_fs, acc_scale, gyro_scale, fw)
 

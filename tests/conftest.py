@@ -32,6 +32,18 @@ def full_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _throwaway_signing_key(tmp_path_factory):
+    """Bundles the tests write are signed with a throwaway key (``edge_runtime.testing``) that this
+    session, and the CLI subprocesses it starts, trust through the keys folder variable."""
+    from edge_runtime.signing import KEYS_DIR_ENV
+    from edge_runtime.testing import trusted_keys_dir
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(KEYS_DIR_ENV, str(trusted_keys_dir(tmp_path_factory.mktemp("trusted-keys"))))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session caches preprocessed arrays in a temporary folder, never in the user's home."""

@@ -23,6 +23,7 @@ from edge_runtime.bundle import (
 )
 from edge_runtime.cli import main
 from edge_runtime.errors import BundleError
+from edge_runtime.testing import sign_for_tests, throwaway_key
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ def good_bundle(tmp_path_factory) -> Path:
     model = keras.models.load_model(run / "transform.keras", compile=False)
     windows = spec.norm_mean + spec.norm_std * np.random.default_rng(0).normal(size=(8, 128, 2)).astype(np.float32)
     out = tmp_path_factory.mktemp("bundle") / "good"
-    convert(model, spec, quantize="float32", out=out, bundle_id="good", holdout=np.abs(windows), log=lambda s: None)
+    convert(model, spec, quantize="float32", out=out, bundle_id="good", holdout=np.abs(windows), log=lambda s: None,
+            sign_key=throwaway_key())
     return out
 
 
@@ -52,9 +54,11 @@ def bundle_copy(good_bundle, tmp_path) -> Path:
 
 
 def _edit_manifest(path: Path, edit) -> None:
+    """Edit the manifest and re-sign it with a trusted key: the content checks behind the signature still apply."""
     m = json.loads((path / MANIFEST_NAME).read_text())
     edit(m)
     (path / MANIFEST_NAME).write_text(json.dumps(m))
+    sign_for_tests(path)
 
 
 def test_a_good_bundle_loads_by_folder_or_manifest(good_bundle):
@@ -167,6 +171,7 @@ def test_malformed_manifests_are_refused(bundle_copy):
         with pytest.raises(BundleError, match=message):
             load_bundle(bundle_copy)
     (bundle_copy / MANIFEST_NAME).write_text("{not json")
+    sign_for_tests(bundle_copy)
     with pytest.raises(BundleError, match="not valid JSON"):
         load_bundle(bundle_copy)
 
@@ -213,21 +218,25 @@ def test_a_bundle_converted_into_the_package_folder_resolves_by_name(good_bundle
     (tmp_path / "my-bundle").mkdir()  # e.g. a training run dir of the same name: not a bundle
     assert load_bundle("my-bundle").path == tmp_path / "bundles" / "my-bundle"
     assert load_bundle("./bundles/my-bundle").manifest["id"] == "good"
+    assert load_bundle(Path("bundles") / "my-bundle").manifest["id"] == "good"
     with pytest.raises(BundleError, match="shipped bundles: my-bundle"):
         load_bundle("other-bundle")
 
 
 def test_unknown_names_are_refused_with_the_shipped_list():
-    with pytest.raises(BundleError, match="not a shipped bundle name"):
+    with pytest.raises(BundleError, match="no-such-bundle: no bundle of that name in shipped bundles"):
         load_bundle("no-such-bundle")
 
 
 def test_inspect_prints_and_refuses(good_bundle, bundle_copy, capsys):
     assert main(["inspect", str(good_bundle), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == load_bundle(good_bundle).manifest
+    printed = json.loads(capsys.readouterr().out)
+    assert printed.pop("_signer")["key_id"] == load_bundle(good_bundle).signer.key_id
+    assert printed == load_bundle(good_bundle).manifest
     assert main(["inspect", str(good_bundle)]) == 0
     text = capsys.readouterr().out
     assert "good" in text and "50 Hz, window 128 samples, release stride 10" in text and "verified" in text
+    assert f"signed by   ed25519 key {load_bundle(good_bundle).signer.key_id}" in text
     (bundle_copy / "model.tflite").write_bytes(b"TFL3")
     assert main(["inspect", str(bundle_copy)]) == 2
     assert "SHA-256 mismatch" in capsys.readouterr().err

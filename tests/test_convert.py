@@ -16,6 +16,7 @@ from converters.parity import LiteRTTransform, compare_metrics, metric_limit  # 
 from converters.run_dir import read_run_dir  # noqa: E402
 from converters.testing import standardised_reference, tiny_run_dir  # noqa: E402
 from edge_runtime.bundle import load_bundle  # noqa: E402
+from edge_runtime.testing import throwaway_key, throwaway_key_file  # noqa: E402
 from edge_runtime.cli import main  # noqa: E402
 from edge_runtime.errors import UserError  # noqa: E402
 
@@ -62,7 +63,8 @@ def assert_close(y: np.ndarray, ref: np.ndarray, std: np.ndarray, quantize: str)
 def test_each_quantization_gives_a_verified_bundle_with_litert_parity(quantize, run_dir, keras_model, mini_windows, tmp_path):
     spec = read_run_dir(run_dir).spec
     result = convert(keras_model, spec, quantize=quantize, out=tmp_path / "b", bundle_id="tiny",
-                     holdout=mini_windows.test.x, calibration=mini_windows.train.x, log=lambda s: None)
+                     holdout=mini_windows.test.x, calibration=mini_windows.train.x, log=lambda s: None,
+                     sign_key=throwaway_key())
     bundle = load_bundle(tmp_path / "b")
     assert bundle.quantization == quantize and bundle.id == "tiny"
     assert (bundle.window, bundle.stride, bundle.sample_rate) == (128, 10, 50.0)
@@ -91,7 +93,8 @@ def test_each_quantization_gives_a_verified_bundle_with_litert_parity(quantize, 
 def test_int8_io_bundle_documents_scales_and_round_trips(run_dir, keras_model, mini_windows, tmp_path):
     spec = read_run_dir(run_dir).spec
     convert(keras_model, spec, quantize="int8", int8_io=True, per_channel=True, out=tmp_path / "b", bundle_id="tiny-int8io",
-            holdout=mini_windows.test.x[:40], calibration=mini_windows.train.x, log=lambda s: None)
+            holdout=mini_windows.test.x[:40], calibration=mini_windows.train.x, log=lambda s: None,
+            sign_key=throwaway_key())
     bundle = load_bundle(tmp_path / "b")
     assert bundle.input.dtype == "int8" and bundle.input.scale > 0
     assert bundle.manifest["model"]["output"]["dtype"] == "int8"
@@ -106,7 +109,7 @@ def test_cli_convert_writes_a_bundle_that_inspect_shows(run_dir, tmp_path, capsy
     out = tmp_path / "bundles" / "tiny-test"
     mini = Path(__file__).parent / "fixtures" / "motionsense_mini"
     rc = main(["convert", str(run_dir), "--quantize", "int8", "--out", str(out), "--data", str(mini), "--no-judges",
-               "--calibration-windows", "100", "--parity-windows", "50"])
+               "--calibration-windows", "100", "--parity-windows", "50", "--sign", str(throwaway_key_file(tmp_path))])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "parity vs float Keras on 50 held-out windows" in printed and "target met" in printed
@@ -127,7 +130,7 @@ def test_cli_fails_loudly_when_a_target_is_missed_unless_allowed(tmp_path, capsy
     run = tiny_run_dir(tmp_path / "conv-only", dense=0, recipe="conv-only")
     mini = Path(__file__).parent / "fixtures" / "motionsense_mini"
     args = ["convert", str(run), "--quantize", "int8", "--data", str(mini), "--no-judges",
-            "--calibration-windows", "50", "--parity-windows", "20"]
+            "--calibration-windows", "50", "--parity-windows", "20", "--sign", str(throwaway_key_file(tmp_path))]
     rc = main(args + ["--out", str(tmp_path / "refused")])
     cap = capsys.readouterr()
     assert rc == 2
@@ -179,7 +182,7 @@ def test_judge_table_is_recomputed_on_keras_and_tflite_outputs(run_dir, keras_mo
 
     spec = read_run_dir(run_dir).spec
     convert(keras_model, spec, quantize="int8", out=tmp_path / "b", bundle_id="judged", holdout=ds.test.x,
-            calibration=ds.train.x, metrics_fn=metrics_fn, log=lambda s: None)
+            calibration=ds.train.x, metrics_fn=metrics_fn, log=lambda s: None, sign_key=throwaway_key())
     assert calls == [ds.test.x.shape, ds.test.x.shape]  # once on Keras outputs, once on TFLite outputs
     table = load_bundle(tmp_path / "b").manifest["conversion"]["metrics"]
     assert set(table) == {"activity.required_accuracy", "activity.sensitive_recognized", "gender.accuracy", "fidelity.mse"}

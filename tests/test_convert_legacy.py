@@ -15,6 +15,7 @@ from converters.legacy import infer_window_and_layout, load_keras2  # noqa: E402
 from converters.parity import LiteRTTransform  # noqa: E402
 from converters.testing import MAG2_MEAN, MAG2_STD, keras2_model, standardised_reference  # noqa: E402
 from edge_runtime.bundle import load_bundle  # noqa: E402
+from edge_runtime.testing import throwaway_key_file  # noqa: E402
 from edge_runtime.cli import main  # noqa: E402
 from edge_runtime.errors import UserError  # noqa: E402
 
@@ -27,7 +28,8 @@ def test_keras2_model_becomes_a_normal_bundle(form, quantize, tol, tmp_path, cap
     out = tmp_path / "bundle"
     rc = main(["convert", "--keras2", source, "--norm-mean", *map(str, MAG2_MEAN), "--norm-std", *map(str, MAG2_STD),
                "--feature-set", "mag2", "--id", "legacy-aae", "--quantize", quantize, "--out", str(out),
-               "--data", str(MINI), "--no-judges", "--parity-windows", "40"])
+               "--data", str(MINI), "--no-judges", "--parity-windows", "40",
+               "--sign", str(throwaway_key_file(tmp_path))])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     b = load_bundle(out)
@@ -52,7 +54,8 @@ def test_keras2_model_converts_to_int8_through_the_layout_wrapper(tmp_path, caps
     # a conv-only model this small cannot reach 0.3x the float32 size: the override records the miss
     rc = main(["convert", "--keras2", source, "--norm-mean", *map(str, MAG2_MEAN), "--norm-std", *map(str, MAG2_STD),
                "--quantize", "int8", "--out", str(out), "--data", str(MINI), "--no-judges",
-               "--calibration-windows", "100", "--parity-windows", "40", "--allow-parity-miss"])
+               "--calibration-windows", "100", "--parity-windows", "40", "--allow-parity-miss",
+               "--sign", str(throwaway_key_file(tmp_path))])
     assert rc == 0, capsys.readouterr().err
     b = load_bundle(out)
     assert b.quantization == "int8" and b.manifest["conversion"]["layout"] == "ncw1"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.bundle import Bundle, load_bundle, read_tflite_io
+from edge_runtime.bundle import Bundle, load_bundle, quantization_of, read_tflite_io, read_tflite_tensor_types
 from edge_runtime.features import feature_set
+from edge_runtime.testing import sign_for_tests
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "engine"
 MAGIC_LIMIT = 100.0  # acc magnitude above which the gather_oob / dynamic models fail
@@ -33,10 +34,11 @@ def make_bundle(
     version: str = "1.0.test",
     sample_rate: float = 50.0,
     stride: int = 10,
-    quantization: str = "float32",
+    quantization: str | None = None,
     context: tuple[int, int] | None = None,
 ) -> Bundle:
-    """Write a bundle folder around fixture model ``model`` and load it (verified). ``context``
+    """Write a bundle folder around fixture model ``model``, sign it with the tests' throwaway key and
+    load it (verified). ``quantization`` defaults to what the model's tensors are; ``context``
     ``(before, after)`` for a model that takes its window with context."""
     data = model_bytes(model)
     (inp,), (out,) = read_tflite_io(data)["transform"]
@@ -63,13 +65,14 @@ def make_bundle(
         "activities": {"required": ["dws", "ups", "wlk"], "sensitive": ["jog"], "neutral": ["std"]},
         "protected": ["gender"],
         "norm": {"mean": [1.0] * fs.n_channels, "std": [0.5] * fs.n_channels},
-        "quantization": quantization,
+        "quantization": quantization or quantization_of(*read_tflite_tensor_types(data)),
         "model": {"file": "model.tflite", "signature": "transform", "input": spec(inp), "output": spec(out)},
         "files": {"model.tflite": hashlib.sha256(data).hexdigest()},
         "training": {"recipe": "test", "data_sha256": "0" * 64, "config": {}, "metrics": {}},
         "conversion": {"tool": "tests/test_engine_support.py"},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    sign_for_tests(folder)
     return load_bundle(folder)
 
 

@@ -26,6 +26,7 @@ def int8_bundle(tmp_path_factory) -> Path:
     from converters.convert import convert
     from converters.run_dir import read_run_dir
     from converters.testing import tiny_run_dir
+    from edge_runtime.testing import throwaway_key
 
     run = tiny_run_dir(tmp_path_factory.mktemp("run") / "r", dense=64, recipe="exportable")
     spec = read_run_dir(run).spec
@@ -34,7 +35,7 @@ def int8_bundle(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "exportable"
     convert(keras.models.load_model(run / "transform.keras", compile=False), spec, quantize="int8", out=out,
             bundle_id="exportable", holdout=windows[:16], calibration=windows, log=lambda s: None,
-            allow_parity_miss=True)
+            allow_parity_miss=True, sign_key=throwaway_key())
     return out
 
 

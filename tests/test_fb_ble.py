@@ -271,3 +271,50 @@ def test_repeating_wearable_keeps_device_time_running(clip):
     np.testing.assert_allclose(t[:225], np.arange(225) / 50.0, atol=1e-6)
     err = np.abs(raw[:225].astype(np.float64) - np.tile(rec.raw, (3, 1)))
     assert np.all(err <= OURS_Q / 2 + 1e-6)
+
+
+def test_a_name_bound_device_is_released_on_disconnect_and_a_replacement_at_a_new_address_is_used(clip):
+    """Wearable at address A streams, is killed; another with the same name at B takes over. With an
+    address allow-list, a same-named device at an unlisted address is never used."""
+    rec = Recording(clip.t[:150], clip.raw[:150])
+
+    async def main(allowed=()):
+        radio = VirtualRadio()
+        adapter = await BumbleAdapter.open(radio=radio)
+        target = DeviceTarget(name="EdgeWr", device_id="wrist", allowed_addresses=allowed)
+        ingestor = Ingestor([target], bleak=adapter.bleak_options(), backoff=Backoff(initial=0.2, maximum=0.5),
+                            stall_timeout=1.0)
+        seen = []
+
+        async def consume():
+            async for b in ingestor.samples():
+                seen.append(b)
+
+        first = EmulatedWearable(rec, radio=radio, name="EdgeWr", address="C0:ED:6E:00:00:A1", speed=5, repeat=True)
+        second = EmulatedWearable(rec, radio=radio, name="EdgeWr", address="C0:ED:6E:00:00:B2", speed=5, repeat=True)
+        await first.start()
+        async with ingestor:
+            task = asyncio.create_task(consume())
+            loop = asyncio.get_running_loop()
+
+            async def wait(cond, timeout):
+                deadline = loop.time() + timeout
+                while not cond() and loop.time() < deadline:
+                    await asyncio.sleep(0.05)
+                return cond()
+
+            assert await wait(lambda: ingestor.stats.get("C0:ED:6E:00:00:A1") and
+                              ingestor.stats["C0:ED:6E:00:00:A1"].samples > 50, 20)
+            await first.stop()  # the wearable dies ...
+            await second.start()  # ... and its replacement advertises the same name at a new address
+            got_b = await wait(lambda: ingestor.stats.get("C0:ED:6E:00:00:B2") is not None and
+                               ingestor.stats["C0:ED:6E:00:00:B2"].samples > 50, 8 if allowed else 20)
+            await second.stop()
+        await task
+        await adapter.close()
+        return got_b, {b.device_id for b in seen}
+
+    got_b, ids = run(main())
+    assert got_b and ids == {"wrist"}  # the replacement streams under the same device id
+    got_b, _ = run(main(allowed=("C0:ED:6E:00:00:A1",)))
+    assert not got_b  # not on the allow-list: never connected

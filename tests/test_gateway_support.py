@@ -65,8 +65,9 @@ def metric(text: str, name: str, **labels) -> float:
 class Daemon:
     """``edge-runtime run --config`` as a real process; stderr (JSON logs) collected in a thread."""
 
-    def __init__(self, config: Path, env: dict | None = None):
+    def __init__(self, config: Path, env: dict | None = None, stdout=subprocess.DEVNULL):
         self.config = config
+        self.stdout = stdout  # subprocess.PIPE and never read: a blocked stdout sink
         self.env = {**os.environ, **(env or {})}
         self.logs: list[dict] = []
         self.raw_stderr: list[str] = []
@@ -75,7 +76,7 @@ class Daemon:
     def start(self) -> "Daemon":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge_runtime.cli", "run", "--config", str(self.config)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=self.env, cwd=self.config.parent,
+            stderr=subprocess.PIPE, stdout=self.stdout, env=self.env, cwd=self.config.parent,
         )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         return self

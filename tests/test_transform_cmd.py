@@ -24,6 +24,13 @@ def bundle(tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("b") / "affine", "affine_mag2_w128", bundle_id="affine")
 
 
+def _npy_header(header: str) -> bytes:
+    """A version 1.0 .npy header around ``header`` (any text: hostile files are the point)."""
+    body = header.encode("latin1")
+    body += b" " * (-(len(body) + 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+
 def windows(n: int, seed: int = 0) -> np.ndarray:
     return np.abs(np.random.default_rng(seed).normal(1.0, 0.4, (n, 128, 2))).astype(np.float32)
 
@@ -61,7 +68,17 @@ def test_npy_failed_windows_are_nan_and_exit_1(tmp_path, capsys):
         (lambda p: np.save(p, windows(4)[:, :64]), "takes windows [n, 128, 2]"),
         (lambda p: np.save(p, np.zeros((4, 128))), "takes windows"),
         (lambda p: p.write_bytes(b"\x93NUMPY garbage"), "not a readable .npy"),
-        (lambda p: np.save(p, np.array([["a"] * 2] * 128, dtype=object)[None], allow_pickle=True), "not a readable .npy"),
+        (lambda p: np.save(p, np.array([["a"] * 2] * 128, dtype=object)[None], allow_pickle=True),
+         "holds object values, not numbers"),
+        # hostile headers: an absurd shape, a header that is not a dict, a truncated body
+        (lambda p: p.write_bytes(_npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000000000000000000000, 128, 2), }")),
+         "truncated or not what its header says"),
+        (lambda p: p.write_bytes(_npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904, 2), }")),
+         "truncated or not what its header says"),
+        (lambda p: p.write_bytes(_npy_header("__import__('os')")), "not a readable .npy file (bad header"),
+        (lambda p: p.write_bytes(_npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 128, 2), }")
+                                 + bytes(100)), "truncated or not what its header says"),
+        (lambda p: np.save(p, windows(0)), "holds no windows"),
     ],
 )
 def test_bad_npy_input_is_a_clear_error(bundle, tmp_path, capsys, content, message):
@@ -210,3 +227,38 @@ def test_shipped_bundles_transform_tensorflow_free(tmp_path, name):
     y = np.load(tmp_path / "out.npy")
     assert y.shape == (64, 128, 2) and np.isfinite(y).all()
     assert not np.array_equal(y, windows(64))
+
+
+def test_input_shorter_than_one_window_says_so(bundle, tmp_path, capsys):
+    t, raw = walking_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
+    write_recording(tmp_path / "short.csv", t, raw)
+    rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "short.csv"),
+               "--output", str(tmp_path / "out.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "100 samples (1.98 s) give no whole window" in err and "needs 128 samples at 50 Hz" in err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_nan_input_window_is_reported_as_bad_input_not_a_model_failure(bundle, tmp_path, capsys):
+    x = windows(10)
+    x[4, 7, 0] = np.nan
+    np.save(tmp_path / "in.npy", x)
+    rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "in.npy"),
+               "--output", str(tmp_path / "out.npy"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "9 windows transformed" in err and "1 dropped: 1 bad input (NaN/inf in the input window: nan_input)" in err
+    assert "model failed" not in err and "dropped windows are NaN rows in the output .npy" in err
+    assert np.isnan(np.load(tmp_path / "out.npy")[4]).all()
+
+
+def test_skipped_samples_are_counted_in_the_summary(bundle, tmp_path, capsys):
+    t, raw = walking_raw(1000)
+    t[300:] += 2.0  # a 2 s gap: the partial window before it cannot be completed
+    # (NaN cells and time going backwards are refused when the CSV is read, with the line number)
+    write_recording(tmp_path / "rec.csv", t, raw)
+    rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "rec.csv"),
+               "--output", str(tmp_path / "out.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "1000 input samples; skipped" in err and "1 gaps longer than --max-gap (partial window discarded)" in err, err

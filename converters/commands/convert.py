@@ -52,6 +52,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rebatch", metavar="BUNDLE",
                    help="instead of converting, rewrite an existing one-window BUNDLE to take --batch windows per "
                         "invoke (no TensorFlow; outputs proven bit-identical) and write it to --out")
+    p.add_argument("--sign", metavar="KEY", default=None,
+                   help="sign the bundle with this Ed25519 private key (edge-runtime keygen); without it the "
+                        "bundle is unsigned and the runtime refuses it until 'edge-runtime sign' signs it")
     p.add_argument("--allow-parity-miss", action="store_true",
                    help="write the bundle even when a parity target is missed (recorded as targets_met: false)")
     legacy = p.add_argument_group("legacy Keras 2 import (instead of RUN_DIR)")
@@ -73,12 +76,17 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.errors import UserError
 
+    sign_key = None
+    if args.sign:  # read it now, not after minutes of conversion
+        from edge_runtime.signing import load_private_key
+
+        sign_key = load_private_key(args.sign)
     if args.rebatch:
         from converters.batch import rebatch_bundle
 
         if args.run_dir or args.keras2:
             raise UserError("--rebatch BUNDLE takes no RUN_DIR or --keras2")
-        rebatch_bundle(args.rebatch, args.batch, args.out)
+        rebatch_bundle(args.rebatch, args.batch, args.out, sign_key=sign_key)
         return 0
     if bool(args.run_dir) == bool(args.keras2):
         raise UserError("give either RUN_DIR or --keras2 MODEL (not both, not neither)")
@@ -131,6 +139,6 @@ def run(args: argparse.Namespace) -> int:
         holdout=windows.holdout, calibration=windows.calibration, calibration_pool=windows.pool, metrics_fn=metrics_fn, metrics_note=note,
         layout=layout, version=args.version, description=args.description, source=source,
         data_source=windows.source, int8_io=args.int8_io, per_channel=args.per_channel,
-        allow_parity_miss=args.allow_parity_miss, batch=args.batch,
+        allow_parity_miss=args.allow_parity_miss, batch=args.batch, sign_key=sign_key,
     )
     return 0

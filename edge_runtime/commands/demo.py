@@ -31,6 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILE_NAMES, default=DEFAULT_PROFILE,
                         help=f"the wearables' device profile (default {DEFAULT_PROFILE}; e.g. polar-verity: PMD at 52 Hz)")
 
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser)
+
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_runtime.bundle import load_bundle, shipped_bundles
     from edge_runtime.errors import UserError
     from edge_runtime.gateway.config import (BleConfig, DeviceConfig, GatewayConfig, MetricsConfig, SinkConfig,
-                                             SpoolConfig)
+                                             SpoolConfig, TrustConfig)
+    from edge_runtime.signing import UNSIGNED_WARNING
     from edge_runtime.gateway.daemon import Gateway, load_engine_quietly
     from edge_runtime.gateway.judges import load_judges
     from edge_runtime.recording import load_samples
@@ -63,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         if not shipped:
             raise UserError("no bundle is shipped in this install; pass --bundle PATH (a converted bundle folder)")
         ref = DEFAULT_BUNDLE if DEFAULT_BUNDLE in shipped else shipped[0]
-    bundle = load_bundle(ref)
+    trust = TrustConfig(keys=tuple(args.trust), allow_unsigned=args.allow_unsigned)
+    bundle = load_bundle(ref, trust=trust.trust())
+    if bundle.signer.key_id is None:
+        print(f"edge-runtime demo: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
 
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             source="demo", bundle=str(bundle.path), devices=devices, sinks=tuple(sinks),
             spool=SpoolConfig(path=str(Path(tmp) / "spool.sqlite"), synchronous="normal"),
             metrics=MetricsConfig(enabled=False), ble=BleConfig(backend="virtual"),
-            drain_timeout_s=5.0, reconnect_max_s=2.0,
+            drain_timeout_s=5.0, reconnect_max_s=2.0, trust=trust,
         )
 
         origins: dict[str, float] = {}  # device id -> device time of the clip's first sample

@@ -1,7 +1,7 @@
-"""``edge-runtime inspect BUNDLE [--json]``: verify a bundle and print its manifest.
+"""``edge-runtime inspect BUNDLE [--json] [--trust KEY.pub]``: verify a bundle and print its manifest.
 
-Verification comes first (checksums, schema, shapes), so what is printed is what the runtime would
-actually run. TensorFlow-free.
+Verification comes first (signature, checksums, schema, shapes, quantization), so what is printed is
+what the runtime would actually run, and who signed it. TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -12,17 +12,28 @@ import json
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="bundle folder, its manifest.json, or a shipped bundle name (e.g. motionsense-gender)")
-    parser.add_argument("--json", action="store_true", help="print the manifest as JSON (machine-readable)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the manifest as JSON (machine-readable), with the signer under '_signer'")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_runtime.bundle import load_bundle
+    import sys
 
-    bundle = load_bundle(args.bundle)
+    from edge_runtime.bundle import load_bundle
+    from edge_runtime.signing import UNSIGNED_WARNING, trust_from_args
+
+    bundle = load_bundle(args.bundle, trust=trust_from_args(args))
+    if bundle.signer.key_id is None:
+        print(UNSIGNED_WARNING.format(bundle=bundle.id), file=sys.stderr)
     if args.json:
-        print(json.dumps(bundle.manifest, indent=2, sort_keys=False))
+        signer = {"key_id": bundle.signer.key_id, "trusted_key": bundle.signer.source}
+        print(json.dumps({**bundle.manifest, "_signer": signer}, indent=2, sort_keys=False))
     else:
-        print(format_manifest(bundle.manifest, str(bundle.path)))
+        print(format_manifest(bundle.manifest, str(bundle.path), signer=str(bundle.signer)
+                              + (f" (trusted: {bundle.signer.source})" if bundle.signer.source else "")))
     return 0
 
 
@@ -36,12 +47,13 @@ def _codes(names: list) -> str:
     return ",".join(names) or "-"
 
 
-def format_manifest(m: dict, path: str = "") -> str:
+def format_manifest(m: dict, path: str = "", signer: str | None = None) -> str:
     """A human summary of a verified manifest: contract first, then provenance and measured parity."""
     model = m["model"]
     lines = [
         f"bundle      {m['id']} {m['version']}  (schema {m['schema_version']}, verified)",
         f"path        {path}" if path else None,
+        f"signed by   {signer}" if signer else None,
         f"features    {m['feature_set']}: "
         + ", ".join(f"{c} [{u}]" for c, u in zip(m["channels"], m["units"])),
         f"timing      {m['sample_rate']:g} Hz, window {m['window']} samples, release stride {m['stride']}"

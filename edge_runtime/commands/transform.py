@@ -16,14 +16,18 @@ TensorFlow-free. Inputs, told apart by what ``IN`` is:
   (the ``[publish]`` extra; docs/publishing.md). A subject table (which holds gender) is never copied.
 
 Windows are non-overlapping tiles unless ``--stride`` says otherwise; samples after the last whole
-window are not emitted (there is nothing transformed to emit for them). A window the model fails
-on is dropped (NaN in ``.npy`` output, missing in CSV/Parquet output), counted, and makes the exit
-status 1; so does a recording that cannot be read (reported with its reason; the others go on).
+window are not emitted (there is nothing transformed to emit for them); a recording shorter than
+one window is an error. A window the model fails on is dropped (NaN in ``.npy`` output, missing in
+CSV/Parquet output), counted by reason (``nan_input``: the input window holds NaN/inf, bad input,
+apart from the model failing), and makes the exit status 1; so does a recording that cannot be
+read (reported with its reason; the others go on). Samples the engine skipped are counted in the
+summary. The bundle must be signed by a trusted key (``--trust``, ``--allow-unsigned``: docs/bundles.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -48,11 +52,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="data sets: run on a local Dask cluster of N worker processes ([publish] extra)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="data sets: run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786)")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.bundle import load_bundle
     from edge_runtime.errors import DataError, UserError
+    from edge_runtime.signing import UNSIGNED_WARNING, trust_from_args
 
     from edge_runtime.publish.sources import is_glob
 
@@ -72,19 +80,41 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{dst}: already exists (pass --force to overwrite)")
     if not is_glob(args.input) and dst.resolve() == src.resolve():
         raise UserError("--output must differ from --input")
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, trust=trust_from_args(args))
+    if bundle.signer.key_id is None:
+        print(f"edge-runtime transform: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
     args.interpreter = _quiet_interpreter(bundle)
     if not single:
         return _transform_dataset(bundle, args)
     if src.suffix.lower() == ".npy":
         if dst.suffix.lower() != ".npy":
             raise UserError(f"{dst}: .npy input needs an .npy output")
-        dropped, total = _transform_npy(bundle, src, dst, args)
+        (drops, total), samples = _transform_npy(bundle, src, dst, args), None
+        where = "NaN rows in the output .npy"
     else:
-        dropped, total = _transform_recording(bundle, src, dst, args)
-    print(f"{dst}: {total - dropped} windows transformed with {bundle.id} {bundle.version}"
-          + (f"; {dropped} dropped (the model failed on them)" if dropped else ""), file=sys.stderr)
-    return 1 if dropped else 0
+        drops, total, samples = _transform_recording(bundle, src, dst, args)
+        where = "missing from the output CSV (its window numbers skip)"
+    print(summary(dst, bundle, total, drops, samples, where), file=sys.stderr)
+    return 1 if sum(drops.values()) else 0
+
+
+def summary(dst, bundle, total: int, drops: dict[str, int], samples: dict[str, int] | None, where: str) -> str:
+    """The one-line (or two-line) report: windows kept and dropped by reason, samples skipped."""
+    dropped = sum(drops.values())
+    text = f"{dst}: {total - dropped} windows transformed with {bundle.id} {bundle.version}"
+    if dropped:
+        bad_input = drops.get("nan_input", 0)
+        parts = ([f"{bad_input} bad input (NaN/inf in the input window: nan_input)"] if bad_input else []) + \
+            [f"{n} the model failed ({reason})" for reason, n in sorted(drops.items()) if n and reason != "nan_input"]
+        text += f"; {dropped} dropped: " + ", ".join(parts) + f"; dropped windows are {where}"
+    if samples:
+        skipped = {k: v for k, v in samples.items() if v and k != "samples_in"}
+        if skipped:
+            labels = {"samples_invalid": "non-finite or too large", "samples_out_of_order": "out of order",
+                      "restarts": "gaps longer than --max-gap (partial window discarded)"}
+            text += (f"\n{dst}: {samples.get('samples_in', 0)} input samples; skipped "
+                     + ", ".join(f"{n} {labels.get(k, k)}" for k, n in skipped.items()))
+    return text
 
 
 def _quiet_interpreter(bundle):
@@ -105,17 +135,55 @@ def _progress(total: int, unit: str, quiet: bool, desc: str):
 # .npy windows
 
 
-def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
+def read_npy_header(src: Path):
+    """``(shape, dtype)`` of an ``.npy`` file, checked against the file's size before anything is mapped."""
+    import numpy as np
+
+    from edge_runtime.errors import DataError
+
+    fmt = np.lib.format
+    try:
+        with open(src, "rb") as fh:
+            version = fmt.read_magic(fh)
+            reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if reader is None:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _fortran, dtype = reader(fh, max_header_size=10_000)
+            offset = fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError, OverflowError, TypeError, MemoryError) as exc:
+        raise DataError(f"{src}: not a readable .npy file (bad header: {str(exc)[:160]})") from None
+    if dtype.hasobject or dtype.kind not in "fiu":
+        raise DataError(f"{src}: holds {dtype} values, not numbers (windows must be float or integer)")
+    if any(int(d) < 0 for d in shape):
+        raise DataError(f"{src}: negative dimension in shape {list(shape)}")
+    need = offset + math.prod(int(d) for d in shape) * dtype.itemsize
+    size = src.stat().st_size
+    if need > size:
+        raise DataError(f"{src}: the header says shape {list(shape)} of {dtype} ({need - offset} bytes of data), "
+                        f"but the file has {size - offset}: truncated or not what its header says")
+    return shape, dtype
+
+
+def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[dict[str, int], int]:
     import numpy as np
 
     from edge_runtime.engine import transform_windows
     from edge_runtime.errors import DataError
 
+    shape, _ = read_npy_header(src)
+    want = (bundle.window, bundle.n_channels)
+    lengths = {bundle.window, bundle.input_length}  # a bundle with context also takes windows with theirs
+    if len(shape) != 3 or shape[1] not in lengths or shape[2] != want[1]:
+        raise DataError(
+            f"{src}: shape {list(shape)}, but bundle {bundle.id} takes windows [n, {want[0]}, {want[1]}] "
+            f"({', '.join(f'{c} [{u}]' for c, u in zip(bundle.channels, bundle.units))})"
+        )
+    if shape[0] == 0:
+        raise DataError(f"{src}: holds no windows (shape {list(shape)}): nothing to transform")
     try:
         windows = np.load(src, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{src}: not a readable .npy array ({exc})") from None
-    want = (bundle.window, bundle.n_channels)
+    except (ValueError, OSError, EOFError, OverflowError) as exc:
+        raise DataError(f"{src}: not a readable .npy array ({str(exc)[:160]})") from None
     if windows.ndim != 3 or tuple(windows.shape[1:]) != want:
         raise DataError(
             f"{src}: shape {list(windows.shape)}, but bundle {bundle.id} takes windows [n, {want[0]}, {want[1]}] "
@@ -125,14 +193,15 @@ def _transform_npy(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
         raise DataError(f"{src}: dtype {windows.dtype} is not numeric")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".partial.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=windows.shape)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(windows.shape[0], *want))
+    drops: dict[str, int] = {}
     with _progress(windows.shape[0], "win", args.quiet, "transform") as bar:
         _, ok = transform_windows(bundle, windows, out=out, batch_size=args.batch_size, progress=bar.update,
-                                  interpreter=args.interpreter)
+                                  interpreter=args.interpreter, drops=drops)
     out.flush()
     del out
     tmp.replace(dst)
-    return int((~ok).sum()), int(ok.shape[0])
+    return drops, int(ok.shape[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,21 +232,32 @@ def windows_csv(records, channels) -> str:
     return csv_text(records, channels)
 
 
-def _dropped(engine) -> int:
-    return sum(s["windows_dropped"] for s in engine.stats().values())
+def _counts(engine) -> tuple[dict[str, int], dict[str, int]]:
+    """The engine's totals as ``(drops by reason, sample counters)``."""
+    totals = engine.totals()
+    drops = {k[len("drops_"):]: v for k, v in totals.items() if k.startswith("drops_")}
+    samples = {k: totals.get(k, 0) for k in ("samples_in", "samples_invalid", "samples_out_of_order", "restarts")}
+    return drops, samples
 
 
-def _transform_recording(bundle, src: Path, dst: Path, args) -> tuple[int, int]:
+def _transform_recording(bundle, src: Path, dst: Path, args) -> tuple[dict[str, int], int, dict[str, int]]:
+    from edge_runtime.errors import DataError
     from edge_runtime.recording import load_samples
 
     rec = load_samples(src)
     engine = _engine(bundle, args)
     with _progress(len(rec), "sample", args.quiet, "transform") as bar:
         records = _records_of(engine, "recording", rec.t, rec.raw, bar=bar)
+    drops, samples = _counts(engine)
+    total = len(records) + sum(drops.values())
+    if total == 0:
+        span = float(rec.t[-1] - rec.t[0]) if len(rec) else 0.0
+        raise DataError(f"{src}: {len(rec)} samples ({span:.2f} s) give no whole window: bundle {bundle.id} needs "
+                        f"{bundle.window} samples at {bundle.sample_rate:g} Hz ({bundle.window / bundle.sample_rate:g} s)"
+                        " of continuous signal; nothing was written")
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(windows_csv(records, bundle.channels), encoding="utf-8")
-    dropped = _dropped(engine)
-    return dropped, len(records) + dropped
+    return drops, total, samples
 
 
 def _transform_dataset(bundle, args) -> int:

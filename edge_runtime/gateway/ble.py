@@ -97,7 +97,8 @@ class BleSource(DeviceSource):
             self.wearable = EmulatedWearable(dev.emulate, profile=dev.profile, speed=dev.emulate_speed,
                                              address=address, radio=self.context.radio, repeat=dev.emulate_loop)
             await self.wearable.start()
-        target = DeviceTarget(address=address, name=dev.name, profile=dev.profile, device_id=dev.id)
+        target = DeviceTarget(address=address, name=dev.name, profile=dev.profile, device_id=dev.id,
+                              allowed_addresses=dev.allowed_addresses)
         self.ingestor = Ingestor([target], bleak=self.context.bleak_options(),
                                  backoff=Backoff(initial=0.2, maximum=self.reconnect_max_s),
                                  stall_timeout=self.context.config.stall_timeout_s)
@@ -132,15 +133,18 @@ class BleSource(DeviceSource):
 
     _seen_frames = 0
     _seen_malformed = 0
+    _seen_overflow = 0
 
     def _report_once(self, listener: SampleListener) -> None:
         if self.ingestor is None:
             return
         frames = sum(s.frames for s in self.ingestor.stats.values())
         malformed = sum(sum(s.malformed.values()) for s in self.ingestor.stats.values())
-        if frames != self._seen_frames or malformed != self._seen_malformed:
-            listener.on_frames(self.device.id, frames - self._seen_frames, malformed - self._seen_malformed)
-            self._seen_frames, self._seen_malformed = frames, malformed
+        overflow = sum(s.overflow for s in self.ingestor.stats.values())  # samples lost to the full ingest queue
+        if frames != self._seen_frames or malformed != self._seen_malformed or overflow != self._seen_overflow:
+            listener.on_frames(self.device.id, frames - self._seen_frames, malformed - self._seen_malformed,
+                               overflow - self._seen_overflow)
+            self._seen_frames, self._seen_malformed, self._seen_overflow = frames, malformed, overflow
 
     def ingest_stats(self) -> dict:
         return {} if self.ingestor is None else {a: s.as_dict() for a, s in self.ingestor.stats.items()}

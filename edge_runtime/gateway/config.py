@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge_runtime.errors import UserError
+from edge_runtime.redaction import redact_url
 from edge_runtime.sinks.http import HttpSettings
 from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, MqttSettings
 from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
@@ -26,6 +27,7 @@ SINK_TYPES = ("jsonl", "mqtt", "http")
 FORMATS = ("json", "binary")  # what a sink sends per record (edge_runtime/sinks/formats.py)
 DEFAULT_FORMAT = {"jsonl": "json", "mqtt": "binary", "http": "binary"}  # binary on metered links
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+_BLE_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 
 
 class ConfigError(UserError):
@@ -42,6 +44,7 @@ class DeviceConfig:
     profile: str = DEFAULT_PROFILE
     emulate_speed: float = 1.0  # emulate/replay playback speed (1 = real time)
     emulate_loop: bool = True  # restart the recording when it ends
+    allowed_addresses: tuple[str, ...] = ()  # with name: only these BLE addresses may answer to it
 
     @property
     def kind(self) -> str:
@@ -67,6 +70,7 @@ class SinkConfig:
     @property
     def wire_format(self) -> str:
         return self.format or DEFAULT_FORMAT[self.type]
+    queue_records: int = 10_000  # unspooled sinks: records queued before back-pressure (edge_runtime.sinks.direct)
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,24 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class TrustConfig:
+    """Whose bundle signatures are accepted, besides the project key shipped in the package."""
+
+    keys: tuple[str, ...] = ()  # public key files (.pub) or folders of them
+    keys_dir: str | None = None  # every *.pub here; None: $EDGE_RUNTIME_TRUSTED_KEYS or /etc/edge-runtime/trusted-keys
+    allow_unsigned: bool = False  # development only: logged as a warning and exported as a metric
+
+    def trust(self):
+        from edge_runtime.signing import default_trust
+
+        extra = ((self.keys_dir,) if self.keys_dir else ()) + self.keys
+        return default_trust(extra, allow_unsigned=self.allow_unsigned)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     source: str  # the file it came from, for messages
-    bundle: str  # shipped bundle name or path
+    bundle: str  # bundle name (shipped, or under bundles_dir) or a folder given as a path
     devices: tuple[DeviceConfig, ...]
     sinks: tuple[SinkConfig, ...]
     spool: SpoolConfig = field(default_factory=SpoolConfig)
@@ -103,7 +122,43 @@ class GatewayConfig:
     ble: BleConfig = field(default_factory=BleConfig)
     log_level: str = "info"
     drain_timeout_s: float = 10.0  # SIGTERM: how long to keep delivering before exiting
+    max_pending_windows: int = 10_000  # produced, not yet accepted; beyond it the newest are dropped (counted)
     reconnect_max_s: float = 30.0  # BLE reconnect backoff cap
+    bundles_dir: str | None = None  # bare bundle names are looked up here first, then among the shipped ones
+    trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but expose something: logged as warnings when the gateway starts."""
+        import ipaddress
+
+        out = []
+        for s in self.sinks:
+            url = s.mqtt.url if s.mqtt else s.http.url if s.http else None
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            has_password = parts.password is not None or bool((s.mqtt or s.http).password)
+            if parts.scheme in ("mqtt", "http") and has_password:
+                out.append(f"sink {s.name}: a password is sent in plaintext over {parts.scheme}:// "
+                           f"(use {parts.scheme}s:// so the broker/server is authenticated and the password encrypted)")
+        if self.metrics.enabled:
+            host = self.metrics.host
+            try:
+                loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                out.append(f"metrics.listen {host}:{self.metrics.port} is not a loopback address: anyone who "
+                           "can reach it reads the device ids, rates and sink state (no authentication)")
+        if self.trust.allow_unsigned:
+            out.append("trust.allow_unsigned is set: an unsigned bundle would be run (development only)")
+        return out
+
+    def load_bundle(self):
+        """The configured bundle, verified and signature-checked with this config's trust."""
+        from edge_runtime.bundle import load_bundle
+
+        return load_bundle(self.bundle, trust=self.trust.trust(), bundles_dir=self.bundles_dir)
 
 
 def load_config(path: str | Path) -> GatewayConfig:
@@ -123,6 +178,16 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
     root = _Table(data, source, "", base)
     gw = root.table("gateway")
     bundle = root.string("bundle", required=True)
+    bundles_dir = root.string("bundles_dir")
+    tr = root.table("trust")
+    keys = tr.get_list("keys")
+    trust = TrustConfig(keys=tuple(_resolve(k, base) for k in keys),
+                        keys_dir=_resolve(tr.string("keys_dir"), base),
+                        allow_unsigned=tr.boolean("allow_unsigned", default=False))
+    for i, k in enumerate(trust.keys + ((trust.keys_dir,) if trust.keys_dir else ())):
+        if not Path(k).exists():
+            tr.fail("keys" if i < len(trust.keys) else "keys_dir", f"not found: {k}")
+    tr.done()
     devices = tuple(_device(t) for t in root.array("devices", required=True))
     ids = [d.id for d in devices]
     for i, d in enumerate(ids):
@@ -172,7 +237,10 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         ble=ble,
         log_level=gw.choice("log_level", LOG_LEVELS, default="info"),
         drain_timeout_s=gw.number("drain_timeout_s", default=10.0, minimum=0),
+        max_pending_windows=gw.integer("max_pending_windows", default=10_000, minimum=1),
         reconnect_max_s=gw.number("reconnect_max_s", default=30.0, minimum=0.1),
+        bundles_dir=_resolve(bundles_dir, base),
+        trust=trust,
     )
     gw.done()
     root.done()
@@ -200,7 +268,13 @@ def _device(t: "_Table") -> DeviceConfig:
         profile=t.choice("profile", PROFILE_NAMES, default=DEFAULT_PROFILE),
         emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
         emulate_loop=t.boolean("emulate_loop", default=True),
+        allowed_addresses=tuple(t.get_list("addresses")),
     )
+    if d.allowed_addresses and name is None:
+        t.fail("addresses", "an address allow-list goes with name (a device bound by address has one already)")
+    for a in d.allowed_addresses:
+        if not _BLE_ADDRESS.match(a):
+            t.fail("addresses", f"{a!r} is not a BLE address (AA:BB:CC:DD:EE:FF)")
     t.done()
     return d
 
@@ -218,16 +292,17 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
         path = t.string("path", required=True)
         sink = SinkConfig(name=name, type=kind, path=path if path == "-" else _resolve(path, base),
                           fsync=t.boolean("fsync", default=False), batch_size=batch,
-                          spooled=t.boolean("spooled", default=False))
+                          spooled=t.boolean("spooled", default=False),
+                          queue_records=t.integer("queue_records", default=10_000, minimum=1))
     elif kind == "mqtt":
         url = t.string("url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            t.fail("url", f"must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {url!r}")
+            t.fail("url", f"must look like mqtt://HOST[:PORT] or mqtts://HOST[:PORT], not {redact_url(url)!r}")
         try:
             parts.port
         except ValueError:
-            t.fail("url", f"bad port in {url!r}")
+            t.fail("url", f"bad port in {redact_url(url)!r}")
         topic = t.string("topic", default=DEFAULT_TOPIC)
         _check_topic(t, topic)
         password = t.string("password")
@@ -262,7 +337,13 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
         url = t.string("url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            t.fail("url", f"must look like http(s)://HOST[:PORT]/PATH, not {url!r}")
+            t.fail("url", f"must look like http(s)://HOST[:PORT]/PATH, not {redact_url(url)!r}")
+        try:
+            parts.port
+        except ValueError:
+            t.fail("url", f"bad port in {redact_url(url)!r}")
+        if parts.username is not None and (t.data.get("username") is not None or t.data.get("password") is not None):
+            t.fail("url", "has credentials and username/password are given too: give them in one place")
         headers = t.table("headers")
         hdrs = {k: headers.string(k, required=True) for k in list(headers.data)}
         headers.done()
@@ -290,10 +371,11 @@ def _check_topic(t: "_Table", topic: str) -> None:
 
 
 def _bundle_ref(ref: str, base: Path) -> str:
-    """A shipped bundle name stays a name; anything that looks like a path is resolved."""
-    if "/" in ref or ref.startswith("."):
-        return _resolve(ref, base)
-    return ref
+    """A bundle name stays a name (never a folder of that name next to the config or in the working
+    directory); a path (``./x``, ``/x``, ``a/b``) is resolved against the config's folder."""
+    from edge_runtime.bundle import looks_like_path
+
+    return _resolve(ref, base) if looks_like_path(ref) else ref
 
 
 def _resolve(p: str | None, base: Path) -> str | None:
@@ -369,6 +451,14 @@ class _Table:
         v = self.string(key, required=required, default=default)
         if v not in choices:
             self.fail(key, f"must be one of {', '.join(choices)}, not {v!r}")
+        return v
+
+    def get_list(self, key: str) -> list[str]:
+        v = self._get(key, False)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            self.fail(key, "must be a list of non-empty strings")
         return v
 
     def table(self, key: str, required: bool = False) -> "_Table":

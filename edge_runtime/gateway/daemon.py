@@ -3,9 +3,14 @@
 Lifecycle: ``run()`` starts everything, tells systemd READY, pings the watchdog from the event loop,
 and waits. SIGTERM/SIGINT: stop the sources, then keep delivering spooled records for
 ``drain_timeout_s`` and close the sinks — whatever is still undelivered stays in the spool for the
-next start. SIGHUP: re-read the config; a bad config is logged and the old one kept; a new bundle
-replaces the engine; sinks and devices are rebuilt only where their entries changed, so untouched
-BLE connections stay up.
+next start; the whole shutdown takes at most ``drain_timeout_s`` plus the sources' stop. SIGHUP:
+re-read the config; a bad config is logged and the old one kept; a new bundle (signature-checked
+like the first) replaces the engine; sinks and devices are rebuilt only where their entries
+changed, so untouched BLE connections stay up.
+
+Bounds (docs/gateway.md): windows produced but not yet accepted wait in a list of at most
+``gateway.max_pending_windows`` (beyond it the newest are dropped: counted, logged once); local sinks have a
+bounded queue with back-pressure (``edge_runtime.sinks.direct``); the spool has its own bound.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from edge_runtime.gateway.sources import DeviceSource, ReplaySource
 from edge_runtime.gateway.systemd import Notifier
 from edge_runtime.record import TransformedWindow
 from edge_runtime.sinks.base import Sink, SinkUnavailable
+from edge_runtime.sinks.direct import DirectWriter
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool, SpoolBound
 
@@ -74,29 +80,21 @@ def build_sink(cfg: SinkConfig, codecs: dict | None = None) -> Sink:
     return sink
 
 
-def load_engine(bundle_ref: str):
-    """A verified bundle and an engine for it (raises BundleError on any problem)."""
-    from edge_runtime.bundle import load_bundle
+def load_engine(config: GatewayConfig):
+    """The config's bundle, verified and signature-checked with its trust, and an engine for it
+    (raises BundleError on any problem)."""
     from edge_runtime.engine import Engine
 
-    bundle = load_bundle(bundle_ref)
+    bundle = config.load_bundle()
     return bundle, Engine(bundle)
 
 
-def load_engine_quietly(bundle_ref: str):
+def load_engine_quietly(config: GatewayConfig):
     """``load_engine`` without the LiteRT runtime's INFO line on stderr (for screens meant for people)."""
-    import os
+    from edge_runtime.interpreter import native_stderr_silenced
 
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        bundle, engine = load_engine(bundle_ref)
-        engine.interpreter  # noqa: B018  (created now, while stderr is quiet)
-        return bundle, engine
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    with native_stderr_silenced():
+        return load_engine(config)
 
 
 class Gateway:
@@ -105,12 +103,14 @@ class Gateway:
         config: GatewayConfig,
         config_path: str | None = None,
         notifier: Notifier | None = None,
-        engine_factory: Callable[[str], tuple[object, object]] = load_engine,
+        engine_factory: Callable[[GatewayConfig], tuple[object, object]] = load_engine,
+        overrides: Callable[[GatewayConfig], GatewayConfig] = lambda c: c,
     ):
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
         self.engine_factory = engine_factory
+        self.overrides = overrides  # command-line options, applied again to a reloaded config
         self.metrics = GatewayMetrics()
         self.bundle = None
         self.engine = None
@@ -134,14 +134,17 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._connected_once: set[str] = set()  # devices seen connected: a later connect is a reconnect
         self._guard_drops: dict[str, int] = {}  # windows lost outside the engine (it raised; the spool failed)
+        self._pending_full = False  # the pending bound is being hit (logged once per episode)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
         check_dependencies(cfg)
-        self.bundle, self.engine = self.engine_factory(cfg.bundle)
+        for warning in cfg.warnings():
+            log.warning(warning, extra={"config": cfg.source})
+        self.bundle, self.engine = self.engine_factory(cfg)
         self._add_codec(self.bundle)
-        log.info("bundle loaded", extra={"bundle": _bundle_name(self.bundle)})
+        self._bundle_loaded(self.bundle)
         try:
             self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
         except (sqlite3.Error, OSError) as exc:
@@ -211,29 +214,43 @@ class Gateway:
         self._reload_requested.set()
 
     async def shutdown(self) -> None:
-        """Stop sources, accept what they already produced, drain the spool for a while, close."""
+        """Stop sources, accept what they already produced, drain for at most ``drain_timeout_s``, close."""
         self.notifier.stopping()
         for device_id in list(self.sources):
             await self._stop_source(device_id)
         if self.ble is not None:
             await self.ble.close()
             self.ble = None
+        deadline = time.monotonic() + self.config.drain_timeout_s
+
+        def remaining() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         if self._accepter is not None:  # accept everything the devices produced, then stop accepting
             self._closing = True
             self._flush_wanted.set()
-            await self._accepter
+            done, _ = await asyncio.wait({self._accepter}, timeout=remaining())
+            if not done:  # held up by a blocked local sink: what is still pending is not accepted
+                self._accepter.cancel()
+                await asyncio.gather(self._accepter, return_exceptions=True)
+                lost = self._take_pending()
+                for w in lost:
+                    self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
+                log.error("shutdown: drain timeout reached while accepting; windows not accepted are dropped",
+                          extra={"windows": len(lost)})
             self._accepter = None
         self._engine_counters()
         for t in self._tasks:
             t.cancel()
         for fwd in self.forwarders.values():
             await fwd.stop()
-        for writer in self.direct.values():
-            await writer.close()
+        not_written = {}
+        for name, writer in self.direct.items():
+            not_written[name] = await writer.close(remaining())
         left = {}
         if self.spool is not None and self.forwarders:
             results = await asyncio.gather(
-                *(f.drain(self.config.drain_timeout_s) for f in self.forwarders.values()), return_exceptions=True
+                *(f.drain(remaining()) for f in self.forwarders.values()), return_exceptions=True
             )
             for name, ok in zip(self.forwarders, results):
                 if ok is not True:
@@ -254,13 +271,14 @@ class Gateway:
             self.spool = None
         log.info("gateway stopped", extra={"accepted": self.accepted,
                                            "left_in_spool": sum(left.values()),
-                                           **{f"left_{k}": v for k, v in left.items()}})
+                                           **{f"left_{k}": v for k, v in left.items()},
+                                           **{f"not_written_{k}": v for k, v in not_written.items() if v}})
 
     # -- reload (SIGHUP) ------------------------------------------------------------------------------
     async def reload(self) -> bool:
         self.notifier.reloading()
         try:
-            new = load_config(self.config_path) if self.config_path else self.config
+            new = self.overrides(load_config(self.config_path)) if self.config_path else self.config
             check_dependencies(new)
         except Exception as exc:
             log.error("reload failed; keeping the running config", extra={"error": str(exc)})
@@ -271,10 +289,10 @@ class Gateway:
         try:
             # the bundle is re-read on every reload (its files may have been replaced in place);
             # the engine keeps its per-device state and sequence numbers across the switch
-            self.engine.replace_bundle(new.bundle)  # loads and verifies; raises and keeps the old one
-            bundle = self.bundle = self.engine.bundle
-            self._add_codec(bundle)
-            log.info("bundle loaded", extra={"bundle": _bundle_name(bundle)})
+            self.engine.replace_bundle(new.load_bundle())  # raises and keeps the old one
+            self.bundle = self.engine.bundle
+            self._add_codec(self.bundle)
+            self._bundle_loaded(self.bundle)
         except Exception as exc:
             log.error("reload failed: bundle refused; keeping the running bundle and config",
                       extra={"error": str(exc)})
@@ -328,13 +346,28 @@ class Gateway:
             for w in windows:
                 self.metrics.windows.inc(device_id)
                 self.metrics.latency.observe(device_id, value=elapsed)
+            room = self.config.max_pending_windows - len(self._pending)
+            if len(windows) > room:  # acceptance is held up (a blocked local sink): drop the newest, counted
+                over = len(windows) - max(room, 0)
+                windows = windows[:max(room, 0)]
+                self._guard_drops[device_id] = self._guard_drops.get(device_id, 0) + over
+                self.metrics.pending_dropped.inc(device_id, by=over)
+                if not self._pending_full:
+                    self._pending_full = True
+                    log.error("pending windows bound reached (acceptance is held up); new windows are dropped",
+                              extra={"device": device_id, "bound": self.config.max_pending_windows})
             self._pending.extend(windows)
             self._flush_wanted.set()
 
-    def on_frames(self, device_id: str, frames: int, malformed: int = 0) -> None:
+    def on_frames(self, device_id: str, frames: int, malformed: int = 0, overflow: int = 0) -> None:
         self.metrics.frames.inc(device_id, by=frames)
         if malformed:
             self.metrics.malformed.inc(device_id, by=malformed)
+        if overflow:  # the bounded ingest queue was full: the engine fell behind the radio
+            if not self.metrics.ingest_overflow.get(device_id):
+                log.error("ingest queue full; samples dropped (the engine is not keeping up)",
+                          extra={"device": device_id, "samples": overflow})
+            self.metrics.ingest_overflow.inc(device_id, by=overflow)
 
     def on_connection(self, device_id: str, connected: bool) -> None:
         self.metrics.connected.set(device_id, value=1.0 if connected else 0.0)
@@ -372,6 +405,9 @@ class Gateway:
 
     def _take_pending(self) -> list[TransformedWindow]:
         windows, self._pending = self._pending, []
+        if self._pending_full and windows:
+            self._pending_full = False
+            log.info("pending windows are being accepted again")
         return windows
 
     async def _accept(self, windows: list[TransformedWindow]) -> None:
@@ -390,8 +426,8 @@ class Gateway:
             fwd = self.forwarders.get(name)
             if fwd is not None:
                 fwd.wake()
-        for writer in self.direct.values():
-            writer.put(envelopes)
+        for writer in list(self.direct.values()):
+            await writer.put(envelopes)  # waits while a local sink's queue is full (back-pressure)
         self.accepted += len(envelopes)
 
     # -- parts ------------------------------------------------------------------------------------------
@@ -413,7 +449,7 @@ class Gateway:
             self.forwarders[sc.name] = fwd
             fwd.start()
         else:
-            self.direct[sc.name] = DirectWriter(sink, self.metrics)
+            self.direct[sc.name] = DirectWriter(sink, self.metrics, max_records=sc.queue_records)
 
     async def _remove_sink(self, name: str) -> None:
         fwd = self.forwarders.pop(name, None)
@@ -421,7 +457,7 @@ class Gateway:
             await fwd.stop()
         writer = self.direct.pop(name, None)
         if writer is not None:
-            await writer.close()
+            await writer.close(self.config.drain_timeout_s)
         sink = self.sinks.pop(name)
         self.sink_configs.pop(name, None)
         await sink.close()
@@ -478,6 +514,20 @@ class Gateway:
             self._engine_counters()
             await asyncio.sleep(min(interval or 1.0, 1.0))
 
+    def _bundle_loaded(self, bundle) -> None:
+        signer = getattr(bundle, "signer", None)
+        key = getattr(signer, "key_id", None)
+        self.metrics.bundle_info.clear()
+        self.metrics.bundle_info.set(getattr(bundle, "id", "?"), getattr(bundle, "version", "?"), key or "unsigned",
+                                     value=1.0)
+        self.metrics.bundle_unsigned.set(value=1.0 if signer is not None and key is None else 0.0)
+        if signer is not None and key is None:
+            log.warning("BUNDLE IS UNSIGNED: accepted only because trust.allow_unsigned / --allow-unsigned is set; "
+                        "nothing vouches for what its model forwards (development only)",
+                        extra={"bundle": _bundle_name(bundle)})
+        else:
+            log.info("bundle loaded", extra={"bundle": _bundle_name(bundle), "signer": key})
+
     def _engine_counters(self) -> None:
         if self.engine is None:
             return
@@ -501,34 +551,6 @@ class Gateway:
                 self.metrics.spool_bytes.set(name, value=st.bytes)
                 self.metrics.spool_dropped.set_total(name, value=st.dropped)
                 self.metrics.sink_failures.set_total(name, value=fwd.failures)
-
-
-class DirectWriter:
-    """Writes batches to a local (unspooled) sink in order, one at a time, off the pipeline's path."""
-
-    def __init__(self, sink: Sink, metrics: GatewayMetrics):
-        self.sink = sink
-        self.metrics = metrics
-        self.queue: asyncio.Queue[list[Envelope] | None] = asyncio.Queue()
-        self.task = asyncio.create_task(self._run(), name=f"direct:{sink.name}")
-
-    def put(self, envelopes: list[Envelope]) -> None:
-        self.queue.put_nowait(envelopes)
-
-    async def _run(self) -> None:
-        while (batch := await self.queue.get()) is not None:
-            try:
-                await self.sink.send(batch)
-                self.metrics.delivered.inc(self.sink.name, by=len(batch))
-            except (SinkUnavailable, OSError) as exc:
-                self.metrics.sink_failures.inc(self.sink.name)
-                log.error("local sink failed; these records were not written there (network sinks keep "
-                          "theirs in the spool)", extra={"sink": self.sink.name, "error": str(exc), "records": len(batch)})
-
-    async def close(self) -> None:
-        """Write everything queued, then stop."""
-        self.queue.put_nowait(None)
-        await self.task
 
 
 def _bound(cfg: GatewayConfig) -> SpoolBound:

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line on stderr, for journald and log shippers.
 
 Fields: ``ts`` (ISO 8601 UTC), ``level``, ``logger``, ``msg``, plus whatever a call passes in
-``extra=`` (device, sink, error, ...). Never log record contents or per-class information.
+``extra=`` (device, sink, error, ...). Never log record contents or per-class information. Any
+``scheme://user:password@`` in a line has its password replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import os
 import sys
 import threading
+
+from edge_runtime.redaction import redact_text
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -29,7 +32,7 @@ class JsonFormatter(logging.Formatter):
                 out[k] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, separators=(",", ":"))
+        return redact_text(json.dumps(out, separators=(",", ":")))
 
 
 def setup_logging(level: str = "info", stream=None) -> None:

@@ -2,7 +2,9 @@
 
 Labels are per device and per sink — never per class: how often a sensitive activity was replaced
 is itself sensitive, so no metric, log line or record ever counts it. ``/metrics`` serves the text
-format (version 0.0.4); ``/healthz`` answers 200 while the gateway's event loop is alive.
+format (version 0.0.4); ``/healthz`` answers 200 while the gateway's event loop is alive. The
+server gives each connection ``CONNECTION_TIMEOUT_S`` and serves at most ``MAX_CONNECTIONS`` at
+once (more are closed unanswered), so slow or many clients cannot pile up threads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, Sequence
 
+CONNECTION_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 8
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 FORBIDDEN_LABELS = {"class", "activity", "label", "replaced", "sensitive"}
 
@@ -67,6 +71,10 @@ class Gauge(Counter):
 
     def set(self, *labels: str, value: float) -> None:
         self.set_total(*labels, value=value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
 
 
 class Histogram(_Metric):
@@ -162,8 +170,45 @@ class GatewayMetrics:
         self.spool_bytes = r.gauge("edge_spool_bytes", "bytes waiting in the spool", ["sink"])
         self.spool_dropped = r.counter("edge_spool_dropped_total", "records dropped because the spool bound was reached", ["sink"])
         self.reloads = r.counter("edge_config_reloads_total", "SIGHUP reloads", ["result"])
+        self.bundle_info = r.gauge("edge_bundle_info", "1 for the running bundle: id, version and signer key id",
+                                   ["bundle", "version", "signer"])
+        self.bundle_unsigned = r.gauge("edge_bundle_unsigned", "1 while an unsigned bundle runs (--allow-unsigned)")
+        self.sink_backpressure = r.counter("edge_sink_backpressure_total",
+                                           "times a local sink's queue was full and accepting waited", ["sink"])
+        self.ingest_overflow = r.counter("edge_ingest_overflow_total",
+                                         "samples dropped because the bounded ingest queue was full", ["device"])
+        self.pending_dropped = r.counter("edge_pending_dropped_total",
+                                         "windows dropped because the pending bound was reached", ["device"])
         self.started = r.gauge("edge_start_time_seconds", "unix time the gateway started")
         self.started.set(value=time.time())
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them; beyond that a connection is closed."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.refused = 0
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class MetricsServer:
@@ -174,6 +219,8 @@ class MetricsServer:
         reg = registry
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = CONNECTION_TIMEOUT_S  # socket timeout for reading the request and writing the answer
+
             def do_GET(self):
                 if self.path.split("?")[0] == "/metrics":
                     body, status, ctype = reg.render().encode(), 200, "text/plain; version=0.0.4; charset=utf-8"
@@ -191,8 +238,7 @@ class MetricsServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _BoundedServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="metrics", daemon=True)
 
     @property

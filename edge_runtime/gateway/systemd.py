@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import deque
 
 
 class Notifier:
     def __init__(self, socket_path: str | None = None):
         self.path = socket_path if socket_path is not None else os.environ.get("NOTIFY_SOCKET")
-        self.sent: list[str] = []  # for logs and tests
+        self.sent: deque[str] = deque(maxlen=64)  # the latest notifications, for logs and tests (bounded:
+        # the watchdog pings every few seconds for as long as the gateway runs)
 
     @property
     def enabled(self) -> bool:

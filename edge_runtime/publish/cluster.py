@@ -27,11 +27,19 @@ PLUGIN_PREFIX = "edge-runtime-bundle-"
 
 
 class BundlePlugin(dd.WorkerPlugin):
-    """Carries a bundle's files to each worker, which loads and verifies them once in :meth:`setup`."""
+    """Carries a bundle's files to each worker, which loads and verifies them once in :meth:`setup`
+    (signature included: against the worker's own trusted keys plus the public key that the driver
+    verified this bundle's signature with)."""
 
     def __init__(self, bundle: Any):
+        from edge_runtime.signing import SIGNATURE_FILE
+
         names = [*bundle.manifest["files"], "manifest.json"]
+        names += [SIGNATURE_FILE] if (bundle.path / SIGNATURE_FILE).is_file() else []
         self.files = {name: (bundle.path / name).read_bytes() for name in names}
+        signer = getattr(bundle, "signer", None)
+        self.signer_key = Path(signer.source).read_bytes() if signer is not None and signer.source else None
+        self.allow_unsigned = signer is not None and signer.key_id is None  # the driver let it through
         digest = hashlib.sha256(b"".join(self.files[n] for n in sorted(self.files))).hexdigest()[:16]
         self.name = PLUGIN_PREFIX + digest  # one plugin per exact set of bundle files
         self.bundle = None
@@ -39,11 +47,17 @@ class BundlePlugin(dd.WorkerPlugin):
 
     def setup(self, worker) -> None:
         from edge_runtime.bundle import load_bundle
+        from edge_runtime.signing import default_trust
 
         folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=worker.local_directory))
         for name, data in self.files.items():
             (folder / name).write_bytes(data)
-        self.bundle = load_bundle(folder)  # verified here, on the worker, once
+        keys = []
+        if self.signer_key is not None:
+            keys = [folder.with_name(folder.name + "-signer.pub")]
+            keys[0].write_bytes(self.signer_key)
+        trust = default_trust(keys, allow_unsigned=self.allow_unsigned)
+        self.bundle = load_bundle(folder, trust=trust)  # verified here, on the worker, once
 
     def interpreter(self):
         """This thread's interpreter of the bundle (an interpreter is not thread-safe)."""
@@ -55,10 +69,12 @@ class BundlePlugin(dd.WorkerPlugin):
         return interp
 
     def __getstate__(self):  # what travels to the workers: the files, nothing loaded
-        return {"files": self.files, "name": self.name}
+        return {"files": self.files, "name": self.name, "signer_key": self.signer_key,
+                "allow_unsigned": self.allow_unsigned}
 
     def __setstate__(self, state):
         self.files, self.name = state["files"], state["name"]
+        self.signer_key, self.allow_unsigned = state["signer_key"], state["allow_unsigned"]
         self.bundle, self._local = None, threading.local()
 
 

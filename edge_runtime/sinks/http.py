@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from edge_runtime.redaction import redact_url
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.sinks.formats import JsonEncoder
@@ -24,7 +25,7 @@ from edge_runtime.sinks.formats import JsonEncoder
 
 @dataclass(frozen=True)
 class HttpSettings:
-    url: str  # http:// or https://
+    url: str  # http:// or https://; user:password@ in it is HTTP basic auth (like username/password)
     headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Authorization": "Bearer ..."}
     username: str | None = None  # HTTP basic auth
     password: str | None = None
@@ -45,6 +46,14 @@ class HttpSink(Sink):
         self._host = parts.hostname or "localhost"
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        from urllib.parse import unquote
+
+        # credentials in the URL are basic auth, never dropped; the URL is only ever shown redacted
+        self._username = settings.username if settings.username is not None else (
+            unquote(parts.username) if parts.username is not None else None)
+        self._password = settings.password if settings.password is not None else (
+            unquote(parts.password) if parts.password is not None else None)
+        self._shown = redact_url(settings.url)
 
     @property
     def connected(self) -> bool:
@@ -58,10 +67,10 @@ class HttpSink(Sink):
             status, reason = await asyncio.to_thread(self._post, body)
         except (OSError, http.client.HTTPException) as exc:
             self._up = False
-            raise SinkUnavailable(f"POST {self.settings.url}: {exc}") from exc
+            raise SinkUnavailable(f"POST {self._shown}: {exc}") from exc
         if not 200 <= status < 300:
             self._up = False
-            raise SinkUnavailable(f"POST {self.settings.url}: HTTP {status} {reason}")
+            raise SinkUnavailable(f"POST {self._shown}: HTTP {status} {reason}")
         self._up = True
 
     def _post(self, body: bytes) -> tuple[int, str]:
@@ -74,8 +83,8 @@ class HttpSink(Sink):
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=s.timeout_s)
         headers = {"Content-Type": self.encoder.content_type, "Content-Length": str(len(body)), **s.headers}
-        if s.username is not None:
-            token = base64.b64encode(f"{s.username}:{s.password or ''}".encode()).decode()
+        if self._username is not None:
+            token = base64.b64encode(f"{self._username}:{self._password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         try:
             conn.request("POST", self._path, body=body, headers=headers)

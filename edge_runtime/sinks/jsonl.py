@@ -1,7 +1,9 @@
 """JSON Lines to a file or stdout: one envelope per line, flushed per batch.
 
 A local sink, so it is written directly rather than through the spool. ``fsync=True`` makes each
-batch durable before ``send`` returns (for a file that is the archive of record).
+batch durable before ``send`` returns (for a file that is the archive of record). Writes happen in
+a daemon thread of their own: a blocked stdout pipe holds up this sink (and, through its bounded
+queue, acceptance), never the event loop, and never the process's exit once the drain timeout is over.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
@@ -42,7 +45,7 @@ class JsonlSink(Sink):
             await self.open()
         data = b"".join(e.to_json() + b"\n" for e in batch)
         try:
-            await asyncio.to_thread(self._write, data)
+            await _in_daemon_thread(self._write, data)
         except OSError as exc:
             raise SinkUnavailable(f"{self.path}: {exc}") from exc
 
@@ -59,3 +62,26 @@ class JsonlSink(Sink):
             f.close()
         elif f is not None:
             f.flush()
+
+
+def _in_daemon_thread(fn, *args) -> asyncio.Future:
+    """``fn(*args)`` in a new daemon thread (``asyncio.to_thread``'s pool threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def settle(result, exc) -> None:
+        if not fut.done():
+            fut.set_exception(exc) if exc is not None else fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as e:  # handed to the awaiting coroutine
+            result, exc = None, e
+        try:
+            loop.call_soon_threadsafe(settle, result, exc)
+        except RuntimeError:  # the loop is gone (shutdown went on without us)
+            pass
+
+    threading.Thread(target=work, name="jsonl-write", daemon=True).start()
+    return fut
