@@ -23,7 +23,8 @@ from test_engine_support import MAGIC_LIMIT, make_bundle, model_bytes, walking_r
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    """The shipped gender bundle (dynamic batch); a real int8 conv fixture, one-window and fixed batch 16."""
+    """The shipped gender bundle (one window per invoke: its graph looks along the batch axis); a real
+    int8 conv fixture, one-window, fixed batch 16 and dynamic."""
     base = tmp_path_factory.mktemp("batched")
     conv = make_bundle(base / "conv1", "conv_mag2_w128_int8", quantization="int8")
     return {"shipped": load_bundle("motionsense-gender"), "conv": conv,
@@ -44,7 +45,7 @@ def _records(bundle, t, raw, chunk, stride=None, interpreter=None):
     return out, engine.totals()
 
 
-CASES = [("shipped", "shipped"), ("conv", "conv16"), ("conv", "convdyn")]  # (one-window, batched)
+CASES = [("conv", "conv16"), ("conv", "convdyn")]  # (one-window, batched)
 
 
 @pytest.mark.parametrize("ref,kind", CASES)
@@ -73,8 +74,17 @@ def test_batched_bulk_is_bit_identical_and_drops_a_bad_window_alone(bundles, ref
     assert yb.tobytes() == y1.tobytes()
 
 
+def test_the_shipped_step_bundle_is_invoked_one_window_at_a_time(bundles, tmp_path):
+    """Its graph slices along the batch axis (a step cut from one window could reach another's), so
+    conversion kept one window per invoke and said why; rebatching it is refused."""
+    shipped = bundles["shipped"]
+    assert shipped.batch == 1 and not Engine(shipped).interpreter_batches
+    with pytest.raises(UserError, match="batch"):
+        rebatch_bundle("motionsense-gender", "dynamic", str(tmp_path / "x"), log=lambda m: None)
+
+
 def test_manifest_declares_the_batch_and_the_model_must_agree(bundles, tmp_path):
-    dyn = bundles["shipped"]
+    dyn = bundles["convdyn"]
     assert dyn.batch == "dynamic" and bundles["conv16"].batch == 16 and bundles["conv"].batch == 1
     assert bundles["conv16"].manifest["conversion"]["batch"]["from_version"] == bundles["conv"].version
     # a manifest claiming a dynamic batch for a one-window model is refused
@@ -95,11 +105,12 @@ def test_manifest_declares_the_batch_and_the_model_must_agree(bundles, tmp_path)
         load_bundle(copy)
 
 
-def test_rebatching_twice_or_a_bad_size_is_a_clear_error(tmp_path):
+def test_rebatching_twice_or_a_bad_size_is_a_clear_error(bundles, tmp_path):
+    sign_for_tests(bundles["convdyn"].path)
     with pytest.raises(UserError, match="already takes batch 'dynamic'"):
-        rebatch_bundle("motionsense-gender", "dynamic", str(tmp_path / "x"))
+        rebatch_bundle(str(bundles["convdyn"].path), "dynamic", str(tmp_path / "x"))
     with pytest.raises(UserError, match="batch must be 'dynamic' or a positive number"):
-        rebatch_bundle("motionsense-gender", "lots", str(tmp_path / "x"))
+        rebatch_bundle(str(bundles["conv"].path), "lots", str(tmp_path / "x"))
 
 
 def _fixture_bundle(tmp_path, model, batch):
