@@ -79,7 +79,8 @@ def test_each_recording_is_its_stream_through_the_engine(dataset):
         raw_table = pq.read_table(src / rel)
         t = raw_table.column("t").to_numpy()
         raw = np.stack([raw_table.column(c).to_numpy() for c in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")], 1)
-        want = Engine(bundle).push("r", t, raw)  # the device's engine, the whole recording as one stream
+        engine = Engine(bundle)  # the device's engine, the whole recording as one stream, flushed at its end
+        want = engine.push("r", t, raw) + engine.flush("r")
         got = pq.read_table(out / rel)
         assert got.column_names == ["window", "t", "gyro_magnitude", "acc_magnitude"]
         assert [got.schema.field(c).metadata[b"unit"].decode() for c in bundle.channels] == list(bundle.units)

@@ -109,6 +109,8 @@ def test_even_a_trusted_signature_does_not_get_a_float_graph_past_an_int8_claim(
     m = json.loads((shipped_copy / MANIFEST_NAME).read_text())
     m["model"]["input"]["name"], m["model"]["output"]["name"] = "x", "y"  # the fixture's own I/O names
     m["model"].pop("batch", None)  # and its one-window batch
+    m.pop("context", None)  # and its window-only input
+    m["model"]["input"]["shape"] = m["model"]["output"]["shape"]
     (shipped_copy / MANIFEST_NAME).write_text(json.dumps(m))
     sign_for_tests(shipped_copy)
     with pytest.raises(BundleError, match="the manifest says int8, but the model is float32"):
