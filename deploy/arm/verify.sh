@@ -184,11 +184,15 @@ install_tree() {
     # the first install into a root resolves the requirements (the markers pick the interpreter); later ones
     # replace just the package (one pip start under qemu is most of a minute). --no-compile: byte-compiling
     # every module under qemu costs more than it saves in one run
+    # ...unless the declared dependencies changed since (a new requirement must be resolved in the root too)
+    local deps
+    deps=$(python3 -c "import tomllib; print(tomllib.load(open('$REPO/pyproject.toml', 'rb'))['project']['dependencies'])" | sha256sum | cut -c1-16)
     local how="--no-deps --force-reinstall"
-    [ -e "$CACHE/$arch/tree.ok" ] || how=""
+    [ -e "$CACHE/$arch/tree.ok" ] && [ "$(cat "$CACHE/$arch/deps.ok" 2>/dev/null)" = "$deps" ] || how=""
     in_root "$root" sh -c "/opt/venv/bin/pip install -q --no-compile $how /tmp/wheel/*.whl" >>"$CACHE/$arch/install.log" 2>&1 \
         || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL pip install"; return 1; }
     echo "$key" >"$CACHE/$arch/tree.ok"
+    echo "$deps" >"$CACHE/$arch/deps.ok"
 }
 
 # ---------------------------------------------------------------------------- stage 4: the checks
