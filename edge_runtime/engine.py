@@ -13,6 +13,10 @@ the output has the wrong shape, holds NaN/inf, or is the input itself) is droppe
 device with its reason, and nothing of it leaves. Records look alike whatever the model did: same
 fields, same size, one per ``stride`` samples of a continuous timeline.
 
+A bundle may declare context (``before``/``after`` samples around each window, edge_runtime/context.py):
+a window is then released once its look-ahead has arrived, the stream's edges are mirrored, and
+``engine.flush(device_id)`` releases the last windows when a stream ends (disconnect, end of a recording).
+
 Consumers: ``Engine(bundle).push(device_id, t, raw)`` returns the windows that batch completed;
 ``engine.stream(batches)`` / ``engine.pump(batches, sink)`` consume an async iterator of
 ``(device_id, t[n], raw[n, 6])`` batches (the BLE ingestion stream); ``engine.stats()`` gives the
