@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.synthetic import synthetic_raw
+
 GOALS = {
     "window_step_overhead": ("engine window step vs bare invoke", "<= 10%"),
     "engine_overhead": ("whole engine (1 window/push, incl. features + resampling) vs bare invoke", "<= 10%"),
@@ -164,21 +166,6 @@ def _version_of(dist: str) -> str:
         return version({"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(dist, dist))
     except Exception:
         return "?"
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic input (the content does not change the cost; a plausible pocket IMU signal)
-
-
-def synthetic_raw(n: int, rate: float, seed: int = 0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / rate
-    ph = 2 * np.pi * 1.8 * t
-    raw = np.stack([0.3 * np.sin(ph), -1.0 + 0.4 * np.cos(ph), 0.2 * np.sin(2 * ph),
-                    1.5 * np.sin(ph + 0.3), 0.8 * np.cos(ph), 0.5 * np.sin(0.5 * ph)], axis=1)
-    return t, (raw + rng.normal(0, 0.02, raw.shape)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,19 +16,8 @@ from typing import Any
 from edge_runtime.errors import UserError
 
 
-def synthetic_raw(n: int, rate: float, seed: int):
-    """A plausible pocket IMU signal (the content does not change the cost)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / rate
-    ph = 2 * np.pi * 1.8 * t
-    raw = np.stack([0.3 * np.sin(ph), -1.0 + 0.4 * np.cos(ph), 0.2 * np.sin(2 * ph),
-                    1.5 * np.sin(ph + 0.3), 0.8 * np.cos(ph), 0.5 * np.sin(0.5 * ph)], axis=1)
-    return t, (raw + rng.normal(0, 0.02, raw.shape)).astype(np.float32)
-
-
 def synthetic_dataset(root: Path, recordings: int, samples: int, rate: float) -> None:
+    from edge_runtime.synthetic import synthetic_raw
     from edge_runtime.publish.formats import recording_parquet
     from edge_runtime.publish.task import write_atomic
 

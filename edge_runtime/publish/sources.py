@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.bundle import sha256_file
 from edge_runtime.errors import DataError
 
 RECORDING_SUFFIXES = (".csv", ".parquet")
@@ -124,17 +125,9 @@ def checksum(source: Source) -> str:
             raise DataError(f"{source.path}: no recording {source.member}")
         return hashlib.sha256(data.read_text(key).encode()).hexdigest()
     try:
-        return sha256_of(Path(source.path))
+        return sha256_file(Path(source.path))
     except OSError as exc:
         raise DataError(f"{source.path}: unreadable ({exc})") from None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read(source: Source) -> Loaded:

@@ -85,7 +85,7 @@ def finished(source: Source, out_root: str, expect: dict | None) -> bool:
     dst = output_path(out_root, source)
     try:
         return bool(expect) and dst.is_file() and sources.checksum(source) == expect.get("input_sha256") \
-            and sources.sha256_of(dst) == expect.get("output_sha256")
+            and sources.sha256_file(dst) == expect.get("output_sha256")
     except UserError:
         return False  # unreadable now: the task will say why
 

@@ -25,7 +25,8 @@ class DirectWriter:
         self.metrics = metrics
         self.max_records = max_records
         self.queued = 0  # records waiting or being written
-        self._batches: asyncio.Queue[list[Envelope] | None] = asyncio.Queue()
+        # bounded by the record count below (every batch holds a record); + 1 for the closing sentinel
+        self._batches: asyncio.Queue[list[Envelope] | None] = asyncio.Queue(maxsize=max_records + 1)
         self._room = asyncio.Condition()
         self._blocked = False
         self._closed = False
