@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.bundle import MANIFEST_NAME, MODEL_NAME, Bundle, load_bundle, validate_manifest
+from edge_runtime.bundle import MANIFEST_NAME, MODEL_NAME, Bundle, load_bundle, manifest_text, validate_manifest
 from edge_runtime.errors import UserError
 from edge_runtime.signing import Trust, key_id, sign_bundle
 
@@ -53,7 +53,7 @@ def write_bundle(out: str | Path, manifest: dict[str, Any], files: dict[str, byt
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        (tmp / MANIFEST_NAME).write_text(manifest_text(manifest), encoding="utf-8")
         if sign_key is not None:
             sign_bundle(tmp, sign_key)
         load_bundle(tmp, trust=trust)  # what we wrote must verify

@@ -247,6 +247,18 @@ def read_manifest_bytes(path: Path) -> bytes:
     return data
 
 
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """The one text form of a manifest (what the converter writes and what a signature covers)."""
+    return json.dumps(manifest, indent=2, allow_nan=False) + "\n"
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replace ``folder``'s manifest atomically (its old signature no longer matches: sign it again)."""
+    tmp = folder / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(manifest_text(manifest), encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST_NAME)
+
+
 def parse_manifest(data: bytes, where: str = MANIFEST_NAME) -> dict[str, Any]:
     """Bytes -> a validated manifest dict; anything malformed is a :class:`BundleError`."""
     try:
@@ -366,6 +378,8 @@ def validate_manifest(m: dict[str, Any], where: str = MANIFEST_NAME) -> None:
             fail(f"context.before ({before}) and context.after ({after}) must be non-negative integers")
     if "keeps" in m and not (isinstance(m["keeps"], list) and all(isinstance(k, str) for k in m["keeps"])):
         fail("keeps must be a list of feature names")
+    if "measured" in m and not isinstance(m["measured"], dict):
+        fail("measured must be an object (the figures edge-runtime evaluate measured on this version)")
     batch = model.get("batch", 1)
     if not (batch == "dynamic" or (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1)):
         fail(f"model.batch must be 'dynamic' or a positive number of windows, got {batch!r}")

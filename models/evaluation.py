@@ -121,7 +121,7 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             path.write_text(json.dumps(attackers))
         shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""
         out.append({"transform": f"frontier: {' + '.join(t.keeps)} of raw data{shown}", "kind": "frontier",
-                    "keeps": list(t.keeps), "attackers": attackers})
+                    "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers})
     return out
 
 
@@ -134,6 +134,11 @@ def evaluate(ds: Dataset, judges: Judges, transform, attackers: bool = True,
         "units": list(ds.features.units), "window": ds.config.window, "stride": ds.config.stride,
         "test_trials": list(ds.config.test_trials), "train_windows": len(ds.train),
         "test_windows": len(ds.test), "data_sha256": ds.checksum}}
+    bundle = getattr(transform, "bundle", None)
+    if bundle is not None:  # which bundle version these figures are of (``edge-runtime sign --measured``)
+        report["bundle"] = {"id": bundle.id, "version": bundle.version,
+                            "model_sha256": bundle.manifest["files"][bundle.manifest["model"]["file"]]}
+        report["keeps"], report["shown_as"] = list(transform.keeps), dict(transform.shown_as)
     report["judges"] = judge_metrics(ds, judges, transform)
     report["utility"] = utility(ds, transform)
     if attackers:

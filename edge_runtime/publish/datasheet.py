@@ -59,6 +59,8 @@ def build(bundle: Any, options: Options, description: str, finished: list[dict],
             "keeps": {"activities recognisable": acts.get("required", []), "unchanged": acts.get("neutral", [])},
             "hides": {"attributes": m.get("protected", []), "activities made to look neutral": acts.get("sensitive", [])},
             "measured": {k: v for k, v in metrics.items() if isinstance(v, dict)},
+            "measured_deployed": m.get("measured"),
+            "keeps_features": m.get("keeps", []),
             "targets_met": m.get("conversion", {}).get("targets_met"),
             "options": {"stride": options.stride, "units": options.units, "max_gap": options.max_gap},
         },
@@ -100,6 +102,13 @@ def markdown(sheet: dict[str, Any]) -> str:
             return f"{v:.4f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
         lines.append(f"| {name} | {fmt(row.get('tflite'))} | {fmt(row.get('keras'))} | {fmt(row.get('limit'))} | "
                      f"{'yes' if row.get('ok') else 'NO' if row.get('ok') is False else '-'} |")
+    deployed = t.get("measured_deployed")
+    if deployed:
+        from edge_runtime.commands.inspect import measured_lines
+
+        lines += ["", f"Measured on this bundle version through the edge engine (signed with the manifest; "
+                      f"keeps {', '.join(t.get('keeps_features') or []) or '-'}):", "", "```",
+                  *measured_lines(deployed), "```"]
     if d["recordings_failed"]:
         lines += ["", f"## {len(d['recordings_failed'])} recording(s) not published", ""]
         lines += [f"- {f['key']}: {f['reason']}" for f in d["recordings_failed"]]

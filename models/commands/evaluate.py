@@ -23,6 +23,7 @@ def run(args) -> int:
     from models.data import DataConfig, load_dataset
     from models.evaluation import evaluate, frontiers, label_only
     from models.judges import Judges
+    from models.measured import measured_figures
     from models.report import write
     from models.transforms import Identity, KerasRun, Noise, Resample
 
@@ -46,6 +47,9 @@ def run(args) -> int:
     reports.append(label_only(ds))
     if not (args.no_attackers or args.no_frontier):
         reports += frontiers(ds, [t for t in transforms if getattr(t, "keeps", ())])
+    for entry in reports:
+        if "bundle" in entry:  # what `edge-runtime sign --measured` records in that bundle's manifest
+            entry["measured"] = measured_figures(entry, reports)
     out = write(reports, args.out, ds, transforms)
     print((out / "report.md").read_text())
     print(f"report written to {out}/ (report.json, report.md, confusion.png, signals.png)")
