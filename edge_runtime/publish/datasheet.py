@@ -89,6 +89,8 @@ def markdown(sheet: dict[str, Any]) -> str:
         f"- signed by: {t['signer'] or 'not signed'}",
         f"- keeps: activities {', '.join(t['keeps']['activities recognisable']) or '-'} recognisable; "
         f"{', '.join(t['keeps']['unchanged']) or '-'} unchanged",
+        (f"- output is a function of: {', '.join(t['keeps_features'])} only (everything else in it is population "
+         "data learned at training time)") if t.get("keeps_features") else None,
         f"- hides: {', '.join(t['hides']['attributes']) or '-'}; "
         f"{', '.join(t['hides']['activities made to look neutral']) or '-'} made to look neutral",
         "",
@@ -104,7 +106,7 @@ def markdown(sheet: dict[str, Any]) -> str:
                      f"{'yes' if row.get('ok') else 'NO' if row.get('ok') is False else '-'} |")
     deployed = t.get("measured_deployed")
     if deployed:
-        from edge_runtime.commands.inspect import measured_lines
+        from edge_runtime.measured import measured_lines
 
         lines += ["", f"Measured on this bundle version through the edge engine (signed with the manifest; "
                       f"keeps {', '.join(t.get('keeps_features') or []) or '-'}):", "", "```",
@@ -113,7 +115,7 @@ def markdown(sheet: dict[str, Any]) -> str:
         lines += ["", f"## {len(d['recordings_failed'])} recording(s) not published", ""]
         lines += [f"- {f['key']}: {f['reason']}" for f in d["recordings_failed"]]
     lines += ["", f"Per-recording checksums (input and output SHA-256): {JSON_NAME}.", ""]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line is not None)
 
 
 def write(root: Path, bundle: Any, options: Options, description: str, finished: list[dict],
