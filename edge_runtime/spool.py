@@ -24,6 +24,7 @@ from edge_runtime.sinks.envelope import Envelope
 
 DROP_POLICIES = ("drop-oldest", "drop-newest")
 SYNCHRONOUS = ("normal", "full")
+DEFAULT_SYNCHRONOUS = "full"  # survives power loss, not only a crash
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -52,6 +53,8 @@ CREATE TABLE IF NOT EXISTS counters (
 
 @dataclass(frozen=True)
 class SpoolBound:
+    """Per sink; None = unbounded. These are the gateway's defaults too (``[spool]`` in its config)."""
+
     max_records: int | None = 100_000
     max_bytes: int | None = 256 * 1024 * 1024
     drop_policy: str = "drop-oldest"
@@ -84,7 +87,7 @@ class SpoolStats:
 class Spool:
     """A durable, bounded, per-sink FIFO of envelopes. Thread-safe; every call is one transaction."""
 
-    def __init__(self, path: str | Path, bound: SpoolBound = SpoolBound(), synchronous: str = "full"):
+    def __init__(self, path: str | Path, bound: SpoolBound = SpoolBound(), synchronous: str = DEFAULT_SYNCHRONOUS):
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = Path(path)

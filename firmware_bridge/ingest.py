@@ -21,10 +21,11 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator, Callable, Sequence
 
 import numpy as np
 
+from firmware_bridge.backoff import Backoff
 from firmware_bridge.profiles import (DecodedFrame, DeviceProfile, FrameError, ProfileSession, get_profile,
                                       profile_for_services)
 from firmware_bridge.sequence import SequenceTracker
@@ -83,13 +84,6 @@ class BleakOptions:
 
     scanner: dict = field(default_factory=dict)
     client: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
 
 
 @dataclass
@@ -195,7 +189,10 @@ class FrameIngest:
 class Ingestor:
     def __init__(self, targets: Sequence[DeviceTarget], *, bleak: BleakOptions = BleakOptions(),
                  backoff: Backoff = Backoff(), stall_timeout: float = 5.0, connect_timeout: float = 10.0,
-                 reorder_window: int = 8, max_hold: float = 0.5, queue_size: int = 8192):
+                 reorder_window: int = 8, max_hold: float = 0.5, queue_size: int = 8192,
+                 on_connection: Callable[[str, bool], None] | None = None):
+        """``on_connection(address, connected)`` is called on the event loop when a device connects
+        or disconnects (connection counts are in ``stats``, the connected ones in ``connected``)."""
         if not targets:
             raise ValueError("Ingestor needs at least one DeviceTarget")
         self.targets = list(targets)
@@ -215,7 +212,7 @@ class Ingestor:
         self._clocks: dict[str, _DeviceClock] = {}
         self._scanner = None
         self._stopping = False
-        self.connection_events: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=1024)
+        self.on_connection = on_connection
 
     # ------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -297,7 +294,7 @@ class Ingestor:
             stats.profile, stats.description = profile.name, session.description
             stats.connections += 1
             self.connected.add(address)
-            self._event(address, "connected")
+            self._event(address, True)
             clock.new_session()
             frames = FrameIngest(session, stats, self.reorder_window, self.max_hold)
 
@@ -340,10 +337,8 @@ class Ingestor:
                     log.debug("disconnect failed", exc_info=True)
             if was_connected:
                 stats.disconnects += 1
-                self._event(address, "disconnected")
-            delay = self.backoff.initial if streamed else min(
-                self.backoff.maximum, self._delay.get(address, self.backoff.initial / self.backoff.factor)
-                * self.backoff.factor)
+                self._event(address, False)
+            delay = self.backoff.next(None if streamed else self._delay.get(address))
             self._delay[address] = delay
             self._retry_at[address] = time.monotonic() + delay
             self._sessions.pop(address, None)
@@ -365,6 +360,8 @@ class Ingestor:
         clock.commit(t, now)
         stats.samples += int(t.size)
         if not self._put(SampleBatch(device_id, t, raw)):
+            if not stats.overflow:
+                log.error("%s: ingest queue full; samples dropped (the consumer is not keeping up)", stats.address)
             stats.overflow += int(t.size)
 
     def _put(self, item: SampleBatch | None) -> bool:
@@ -378,8 +375,9 @@ class Ingestor:
                 self._queue.put_nowait(None)
             return False
 
-    def _event(self, address: str, what: str) -> None:
-        try:
-            self.connection_events.put_nowait((address, what))
-        except asyncio.QueueFull:
-            pass
+    def _event(self, address: str, connected: bool) -> None:
+        if self.on_connection is not None:
+            try:
+                self.on_connection(address, connected)
+            except Exception:  # a listener's bug must not end the session
+                log.exception("%s: on_connection callback failed", address)

@@ -119,7 +119,7 @@ def test_systemd_unit_has_watchdog_and_reload():
 def test_metrics_refuse_per_class_labels():
     with pytest.raises(ValueError, match="per-class"):
         Counter("x", "y", ["device", "activity"])
-    text = GatewayMetrics().registry.render()
+    text = GatewayMetrics().render()
     for forbidden in ("class", "activity", "replaced", "sensitive"):
         assert f'{forbidden}="' not in text
 
@@ -244,8 +244,8 @@ def test_reload_keeps_unchanged_devices_and_swaps_sinks_and_bundle(tmp_path):
         return seq_before
 
     gw, seq_before = _run_gateway(load_config(path), 0, during)
-    assert metric(gw.metrics.registry.render(), "edge_config_reloads_total", result="error") == 1
-    assert metric(gw.metrics.registry.render(), "edge_config_reloads_total", result="ok") == 1
+    assert metric(gw.metrics.render(), "edge_config_reloads_total", result="error") == 1
+    assert metric(gw.metrics.render(), "edge_config_reloads_total", result="ok") == 1
     a = [Envelope.parse(l)[1] for l in (tmp_path / "a.jsonl").read_bytes().splitlines()]
     b = [Envelope.parse(l)[1] for l in (tmp_path / "b.jsonl").read_bytes().splitlines()]
     assert a and b

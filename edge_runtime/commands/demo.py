@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
                     # the clips are played out: wait until the last frames have gone through
                     seen, quiet_since = -1.0, time.monotonic()
                     while time.monotonic() - quiet_since < 1.0 and time.monotonic() < now + 10:
-                        total = sum(gw.metrics.samples._values.values())
+                        total = gw.metrics.totals().get("edge_samples_total", 0.0)
                         if total != seen:
                             seen, quiet_since = total, time.monotonic()
                         await asyncio.sleep(0.1)
@@ -241,18 +241,19 @@ def _server_side(records, raw_clips, bundle, receiving, totals, origins) -> str:
 
 
 def _progress(gw, elapsed: float | None) -> str:
-    m = gw.metrics
-    devices = sorted({k[0] for k in m.windows._values} | {k[0] for k in m.frames._values})
-    windows = sum(m.windows.get(d) for d in devices)
-    drops = sum(m.drops.get(d) for d in devices) + sum(m.malformed.get(d) for d in devices)
-    lat = [m.latency.mean(d) for d in devices]
-    lat = [x for x in lat if x is not None]
-    connected = sum(int(m.connected.get(d)) for d in devices)
+    totals = gw.metrics.totals()  # one collection: every value below from the same moment
+    devices = gw.config.devices
+
+    def total(name: str) -> float:
+        return totals.get(name, 0.0)
+
+    count = total("edge_transform_latency_seconds_count")
+    latency = f"{1000 * total('edge_transform_latency_seconds_sum') / count:.2f} ms" if count else "-"
+    drops = total("edge_windows_dropped_total") + total("edge_frames_malformed_total")
     head = f"[{elapsed:5.1f} s]" if elapsed is not None else "done:"
-    latency = f"{1000 * sum(lat) / len(lat):.2f} ms" if lat else "-"
-    return (f"{head} wearables connected {connected}/{len(gw.config.devices)}  frames "
-            f"{int(sum(m.frames.get(d) for d in devices))}  windows {int(windows)}  transform latency {latency}  "
-            f"drops {int(drops)}")
+    return (f"{head} wearables connected {int(total('edge_device_connected'))}/{len(devices)}  frames "
+            f"{int(total('edge_frames_total'))}  windows {int(total('edge_windows_total'))}  "
+            f"transform latency {latency}  drops {int(drops)}")
 
 
 def _aligned(records, raw_clips, bundle, origins):

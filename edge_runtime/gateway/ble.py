@@ -18,7 +18,7 @@ import hashlib
 import logging
 
 from edge_runtime.gateway.config import BleConfig, DeviceConfig
-from edge_runtime.gateway.sources import DeviceSource, SampleListener
+from edge_runtime.gateway.sources import DeviceSource, SampleListener, SourceCounters
 
 log = logging.getLogger("edge_runtime.gateway.ble")
 
@@ -76,16 +76,16 @@ def emulated_address(device_id: str) -> str:
 
 
 class BleSource(DeviceSource):
-    poll_s = 0.25
-
     def __init__(self, device: DeviceConfig, reconnect_max_s: float, context: BleContext):
         super().__init__(device, reconnect_max_s)
         self.context = context
         self.ingestor = None
         self.wearable = None
+        self._earlier = SourceCounters()  # what the ingestors of earlier runs (restarts) counted
 
     async def run(self, listener: SampleListener) -> None:
-        from firmware_bridge.ingest import Backoff, DeviceTarget, Ingestor
+        from firmware_bridge.backoff import Backoff
+        from firmware_bridge.ingest import DeviceTarget, Ingestor
 
         dev = self.device
         await self.context.ensure()
@@ -101,50 +101,31 @@ class BleSource(DeviceSource):
                               allowed_addresses=dev.allowed_addresses)
         self.ingestor = Ingestor([target], bleak=self.context.bleak_options(),
                                  backoff=Backoff(initial=0.2, maximum=self.reconnect_max_s),
-                                 stall_timeout=self.context.config.stall_timeout_s)
-        reporter = asyncio.create_task(self._report(listener), name=f"ble-report:{dev.id}")
+                                 stall_timeout=self.context.config.stall_timeout_s,
+                                 on_connection=lambda _address, connected: listener.on_connection(dev.id, connected))
         try:
             async with self.ingestor:
                 async for batch in self.ingestor.samples():
                     listener.on_samples(dev.id, batch.t, batch.raw)
         finally:
-            reporter.cancel()
-            try:
-                await reporter
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._report_once(listener)
-            if self.ingestor.connected:
-                listener.on_connection(dev.id, False)
             if self.wearable is not None:
                 await self.wearable.stop()
                 self.wearable = None
+            self._earlier = self._earlier + self._ingestor_counters()
+            self.ingestor = None
 
-    async def _report(self, listener: SampleListener) -> None:
-        """Forward connection events and frame counters from the ingestor to the gateway."""
-        # a plain sleep loop: asyncio.wait_for on Python 3.11 can swallow a cancellation
-        events = self.ingestor.connection_events
-        while True:
-            while not events.empty():
-                _, what = events.get_nowait()
-                listener.on_connection(self.device.id, what == "connected")
-            self._report_once(listener)
-            await asyncio.sleep(self.poll_s)
+    def counters(self) -> SourceCounters:
+        return self._earlier + self._ingestor_counters()
 
-    _seen_frames = 0
-    _seen_malformed = 0
-    _seen_overflow = 0
-
-    def _report_once(self, listener: SampleListener) -> None:
+    def _ingestor_counters(self) -> SourceCounters:
         if self.ingestor is None:
-            return
-        frames = sum(s.frames for s in self.ingestor.stats.values())
-        malformed = sum(sum(s.malformed.values()) for s in self.ingestor.stats.values())
-        overflow = sum(s.overflow for s in self.ingestor.stats.values())  # samples lost to the full ingest queue
-        if frames != self._seen_frames or malformed != self._seen_malformed or overflow != self._seen_overflow:
-            listener.on_frames(self.device.id, frames - self._seen_frames, malformed - self._seen_malformed,
-                               overflow - self._seen_overflow)
-            self._seen_frames, self._seen_malformed, self._seen_overflow = frames, malformed, overflow
+            return SourceCounters()
+        stats = list(self.ingestor.stats.values())
+        return SourceCounters(frames=sum(s.frames for s in stats),
+                              malformed=sum(sum(s.malformed.values()) for s in stats),
+                              overflow=sum(s.overflow for s in stats),
+                              connections=sum(s.connections for s in stats),
+                              connected=bool(self.ingestor.connected))
 
     def ingest_stats(self) -> dict:
         return {} if self.ingestor is None else {a: s.as_dict() for a, s in self.ingestor.stats.items()}

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from edge_runtime.errors import UserError
 from edge_runtime.redaction import redact_url
 from edge_runtime.sinks.http import HttpSettings
-from edge_runtime.sinks.mqtt import DEFAULT_TOPIC, MqttSettings
-from edge_runtime.spool import DROP_POLICIES, SYNCHRONOUS
+from edge_runtime.sinks.mqtt import MqttSettings
+from edge_runtime.spool import DEFAULT_SYNCHRONOUS, DROP_POLICIES, SYNCHRONOUS, SpoolBound
 from firmware_bridge.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -66,20 +66,24 @@ class SinkConfig:
     batch_size: int = 100
     spooled: bool = True  # network sinks go through the spool; jsonl is written directly
     format: str | None = None  # "json" | "binary"; None: DEFAULT_FORMAT[type]
+    queue_records: int = 10_000  # unspooled sinks: records queued before back-pressure (edge_runtime.sinks.direct)
 
     @property
     def wire_format(self) -> str:
         return self.format or DEFAULT_FORMAT[self.type]
-    queue_records: int = 10_000  # unspooled sinks: records queued before back-pressure (edge_runtime.sinks.direct)
 
 
 @dataclass(frozen=True)
 class SpoolConfig:
     path: str = "spool.sqlite"
-    max_records: int | None = 100_000
-    max_bytes: int | None = 256 * 1024 * 1024
-    drop_policy: str = "drop-oldest"
-    synchronous: str = "full"
+    max_records: int | None = SpoolBound.max_records  # the bound's defaults live with the spool
+    max_bytes: int | None = SpoolBound.max_bytes
+    drop_policy: str = SpoolBound.drop_policy
+    synchronous: str = DEFAULT_SYNCHRONOUS
+
+    @property
+    def bound(self) -> SpoolBound:
+        return SpoolBound(self.max_records, self.max_bytes, self.drop_policy)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class MetricsConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 9108
+
+    @property
+    def listen(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -183,7 +191,7 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
     keys = tr.get_list("keys")
     trust = TrustConfig(keys=tuple(_resolve(k, base) for k in keys),
                         keys_dir=_resolve(tr.string("keys_dir"), base),
-                        allow_unsigned=tr.boolean("allow_unsigned", default=False))
+                        allow_unsigned=tr.boolean("allow_unsigned", default=TrustConfig.allow_unsigned))
     for i, k in enumerate(trust.keys + ((trust.keys_dir,) if trust.keys_dir else ())):
         if not Path(k).exists():
             tr.fail("keys" if i < len(trust.keys) else "keys_dir", f"not found: {k}")
@@ -200,19 +208,19 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
             root.fail(f"sinks[{i}].name", f"duplicate sink name {n!r} (give each sink a distinct name)")
     sp = root.table("spool")
     spool = SpoolConfig(
-        path=_resolve(sp.string("path", default="spool.sqlite"), base),
-        max_records=sp.integer("max_records", default=100_000, minimum=1, allow_none=True),
-        max_bytes=sp.integer("max_bytes", default=256 * 1024 * 1024, minimum=1, allow_none=True),
-        drop_policy=sp.choice("drop_policy", DROP_POLICIES, default="drop-oldest"),
-        synchronous=sp.choice("synchronous", SYNCHRONOUS, default="full"),
+        path=_resolve(sp.string("path", default=SpoolConfig.path), base),
+        max_records=sp.integer("max_records", default=SpoolConfig.max_records, minimum=1, allow_none=True),
+        max_bytes=sp.integer("max_bytes", default=SpoolConfig.max_bytes, minimum=1, allow_none=True),
+        drop_policy=sp.choice("drop_policy", DROP_POLICIES, default=SpoolConfig.drop_policy),
+        synchronous=sp.choice("synchronous", SYNCHRONOUS, default=SpoolConfig.synchronous),
     )
     sp.done()
     mt = root.table("metrics")
-    listen = mt.string("listen", default="127.0.0.1:9108")
+    listen = mt.string("listen", default=MetricsConfig().listen)
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        mt.fail("listen", f"must be HOST:PORT, e.g. 127.0.0.1:9108, not {listen!r}")
-    metrics = MetricsConfig(enabled=mt.boolean("enabled", default=True), host=host, port=int(port))
+        mt.fail("listen", f"must be HOST:PORT, e.g. {MetricsConfig().listen}, not {listen!r}")
+    metrics = MetricsConfig(enabled=mt.boolean("enabled", default=MetricsConfig.enabled), host=host, port=int(port))
     mt.done()
     bt = root.table("ble")
     needs_virtual = any(d.emulate for d in devices)
@@ -225,7 +233,7 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         if not lh or not lp.isdigit() or not 0 <= int(lp) < 65536:
             bt.fail("virtual_link", f"must be HOST:PORT (port 0 picks a free one), not {link!r}")
     ble = BleConfig(backend=backend, virtual_link=link,
-                    stall_timeout_s=bt.number("stall_timeout_s", default=5.0, minimum=0.5))
+                    stall_timeout_s=bt.number("stall_timeout_s", default=BleConfig.stall_timeout_s, minimum=0.5))
     bt.done()
     config = GatewayConfig(
         source=source,
@@ -235,10 +243,10 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
         spool=spool,
         metrics=metrics,
         ble=ble,
-        log_level=gw.choice("log_level", LOG_LEVELS, default="info"),
-        drain_timeout_s=gw.number("drain_timeout_s", default=10.0, minimum=0),
-        max_pending_windows=gw.integer("max_pending_windows", default=10_000, minimum=1),
-        reconnect_max_s=gw.number("reconnect_max_s", default=30.0, minimum=0.1),
+        log_level=gw.choice("log_level", LOG_LEVELS, default=GatewayConfig.log_level),
+        drain_timeout_s=gw.number("drain_timeout_s", default=GatewayConfig.drain_timeout_s, minimum=0),
+        max_pending_windows=gw.integer("max_pending_windows", default=GatewayConfig.max_pending_windows, minimum=1),
+        reconnect_max_s=gw.number("reconnect_max_s", default=GatewayConfig.reconnect_max_s, minimum=0.1),
         bundles_dir=_resolve(bundles_dir, base),
         trust=trust,
     )
@@ -265,9 +273,9 @@ def _device(t: "_Table") -> DeviceConfig:
         name=name,
         emulate=_resolve(emulate, t.base) if emulate else None,
         replay=_resolve(replay, t.base) if replay else None,
-        profile=t.choice("profile", PROFILE_NAMES, default=DEFAULT_PROFILE),
-        emulate_speed=t.number("emulate_speed", default=1.0, minimum=0.01),
-        emulate_loop=t.boolean("emulate_loop", default=True),
+        profile=t.choice("profile", PROFILE_NAMES, default=DeviceConfig.profile),
+        emulate_speed=t.number("emulate_speed", default=DeviceConfig.emulate_speed, minimum=0.01),
+        emulate_loop=t.boolean("emulate_loop", default=DeviceConfig.emulate_loop),
         allowed_addresses=tuple(t.get_list("addresses")),
     )
     if d.allowed_addresses and name is None:
@@ -284,16 +292,16 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
     name = t.string("name", default=f"{kind}{index}" if index else kind)
     if not _ID.match(name):
         t.fail("name", "must be letters, digits and . _ : -")
-    batch = t.integer("batch_size", default=100, minimum=1)
+    batch = t.integer("batch_size", default=SinkConfig.batch_size, minimum=1)
     fmt = t.choice("format", FORMATS, default=DEFAULT_FORMAT[kind])
     if kind == "jsonl" and fmt != "json":
         t.fail("format", "a jsonl sink writes text: format must be \"json\" (binary is for mqtt and http)")
     if kind == "jsonl":
         path = t.string("path", required=True)
         sink = SinkConfig(name=name, type=kind, path=path if path == "-" else _resolve(path, base),
-                          fsync=t.boolean("fsync", default=False), batch_size=batch,
+                          fsync=t.boolean("fsync", default=SinkConfig.fsync), batch_size=batch,
                           spooled=t.boolean("spooled", default=False),
-                          queue_records=t.integer("queue_records", default=10_000, minimum=1))
+                          queue_records=t.integer("queue_records", default=SinkConfig.queue_records, minimum=1))
     elif kind == "mqtt":
         url = t.string("url", required=True)
         parts = urlsplit(url)
@@ -303,7 +311,7 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
             parts.port
         except ValueError:
             t.fail("url", f"bad port in {redact_url(url)!r}")
-        topic = t.string("topic", default=DEFAULT_TOPIC)
+        topic = t.string("topic", default=MqttSettings.topic)
         _check_topic(t, topic)
         password = t.string("password")
         password_env = t.string("password_env")
@@ -319,7 +327,7 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
                 t.fail(k, f"file not found: {v}")
         if (files["cert_file"] is None) != (files["key_file"] is None):
             t.fail("cert_file", "cert_file and key_file go together (client certificate)")
-        qos = t.integer("qos", default=1, minimum=0)
+        qos = t.integer("qos", default=MqttSettings.qos, minimum=0)
         if qos > 1:
             t.fail("qos", "must be 0 or 1 (1 = at least once, the default)")
         settings = MqttSettings(
@@ -328,9 +336,9 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
             ca_file=_resolve(files["ca_file"], base) if files["ca_file"] else None,
             cert_file=_resolve(files["cert_file"], base) if files["cert_file"] else None,
             key_file=_resolve(files["key_file"], base) if files["key_file"] else None,
-            tls_insecure=t.boolean("tls_insecure", default=False),
-            keepalive=t.integer("keepalive_s", default=30, minimum=5),
-            ack_timeout_s=t.number("ack_timeout_s", default=10.0, minimum=0.1),
+            tls_insecure=t.boolean("tls_insecure", default=MqttSettings.tls_insecure),
+            keepalive=t.integer("keepalive_s", default=MqttSettings.keepalive, minimum=5),
+            ack_timeout_s=t.number("ack_timeout_s", default=MqttSettings.ack_timeout_s, minimum=0.1),
         )
         sink = SinkConfig(name=name, type=kind, mqtt=settings, batch_size=batch, format=fmt)
     else:
@@ -352,7 +360,7 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
             t.fail("ca_file", f"file not found: {ca}")
         settings = HttpSettings(
             url=url, headers=hdrs, username=t.string("username"), password=t.string("password"),
-            ca_file=_resolve(ca, base) if ca else None, timeout_s=t.number("timeout_s", default=10.0, minimum=0.1),
+            ca_file=_resolve(ca, base) if ca else None, timeout_s=t.number("timeout_s", default=HttpSettings.timeout_s, minimum=0.1),
         )
         sink = SinkConfig(name=name, type=kind, http=settings, batch_size=batch, format=fmt)
     t.done()

@@ -16,6 +16,7 @@ bounded queue with back-pressure (``edge_runtime.sinks.direct``); the spool has 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import signal
 import sqlite3
@@ -29,16 +30,18 @@ from edge_runtime.errors import UserError
 from edge_runtime.gateway.config import GatewayConfig, SinkConfig, load_config
 from edge_runtime.gateway.forwarder import Forwarder
 from edge_runtime.gateway.logs import set_level
-from edge_runtime.gateway.metrics import GatewayMetrics, MetricsServer
-from edge_runtime.gateway.sources import DeviceSource, ReplaySource
+from edge_runtime.gateway.metrics import DeviceTelemetry, GatewayMetrics, MetricsServer, SinkTelemetry, Telemetry
+from edge_runtime.gateway.sources import DeviceSource, ReplaySource, SourceCounters
 from edge_runtime.gateway.systemd import Notifier
 from edge_runtime.record import TransformedWindow
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.direct import DirectWriter
 from edge_runtime.sinks.envelope import Envelope
-from edge_runtime.spool import Spool, SpoolBound
+from edge_runtime.spool import Spool
+from firmware_bridge.backoff import Backoff
 
 log = logging.getLogger("edge_runtime.gateway")
+TELEMETRY_TIMEOUT_S = 2.0  # a scrape waits this long for the event loop to read the counters
 
 
 def _require(module: str, what: str, extra: str) -> None:
@@ -111,7 +114,7 @@ class Gateway:
         self.notifier = notifier or Notifier()
         self.engine_factory = engine_factory
         self.overrides = overrides  # command-line options, applied again to a reloaded config
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(read=self._telemetry)
         self.bundle = None
         self.engine = None
         self.codecs: dict = {}  # (bundle id, version) -> binary value codec, every bundle loaded this run
@@ -132,13 +135,16 @@ class Gateway:
         self._accepter: asyncio.Task | None = None
         self._closing = False
         self._tasks: list[asyncio.Task] = []
-        self._connected_once: set[str] = set()  # devices seen connected: a later connect is a reconnect
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._retired: dict[str, SourceCounters] = {}  # what stopped sources counted, per device (this run)
+        self._retired_failures: dict[str, int] = {}  # failures of sinks replaced or removed, per sink name
         self._guard_drops: dict[str, int] = {}  # windows lost outside the engine (it raised; the spool failed)
         self._pending_full = False  # the pending bound is being hit (logged once per episode)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
+        self._loop = asyncio.get_running_loop()
         check_dependencies(cfg)
         for warning in cfg.warnings():
             log.warning(warning, extra={"config": cfg.source})
@@ -146,7 +152,7 @@ class Gateway:
         self._add_codec(self.bundle)
         self._bundle_loaded(self.bundle)
         try:
-            self.spool = Spool(cfg.spool.path, _bound(cfg), synchronous=cfg.spool.synchronous)
+            self.spool = Spool(cfg.spool.path, cfg.spool.bound, synchronous=cfg.spool.synchronous)
         except (sqlite3.Error, OSError) as exc:
             raise UserError(f"{cfg.source}: spool.path: cannot open {cfg.spool.path}: {exc}") from None
         for device_id, next_seq in self.spool.next_seqs().items():  # sequences continue across restarts
@@ -165,7 +171,6 @@ class Gateway:
                 raise UserError(f"{cfg.source}: metrics.listen: cannot listen on "
                                 f"{cfg.metrics.host}:{cfg.metrics.port}: {exc.strerror or exc}") from None
             self.metrics_server = server.start()
-            self.metrics.registry.on_collect(self._collect)
             log.info("metrics endpoint", extra={"url": f"http://{cfg.metrics.host}:{self.metrics_server.port}/metrics"})
         self._flush_wanted = asyncio.Event()
         self._sinks_swapping = asyncio.Lock()  # accepting waits while a reload swaps sinks
@@ -197,7 +202,7 @@ class Gateway:
                     except Exception as exc:  # a reload must never take the gateway down
                         log.exception("reload failed part-way; running with what was applied",
                                       extra={"error": repr(exc)})
-                        self.metrics.reloads.inc("error")
+                        self.metrics.reloads.labels("error").inc()
                         self.notifier.ready("reload failed part-way")
         finally:
             await self.shutdown()
@@ -234,12 +239,11 @@ class Gateway:
                 self._accepter.cancel()
                 await asyncio.gather(self._accepter, return_exceptions=True)
                 lost = self._take_pending()
-                for w in lost:
+                for w, _ in lost:
                     self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
                 log.error("shutdown: drain timeout reached while accepting; windows not accepted are dropped",
                           extra={"windows": len(lost)})
             self._accepter = None
-        self._engine_counters()
         for t in self._tasks:
             t.cancel()
         for fwd in self.forwarders.values():
@@ -282,7 +286,7 @@ class Gateway:
             check_dependencies(new)
         except Exception as exc:
             log.error("reload failed; keeping the running config", extra={"error": str(exc)})
-            self.metrics.reloads.inc("error")
+            self.metrics.reloads.labels("error").inc()
             self.notifier.ready("reload failed; running the previous config")
             return False
         old = self.config
@@ -296,7 +300,7 @@ class Gateway:
         except Exception as exc:
             log.error("reload failed: bundle refused; keeping the running bundle and config",
                       extra={"error": str(exc)})
-            self.metrics.reloads.inc("error")
+            self.metrics.reloads.labels("error").inc()
             self.notifier.ready("reload failed; running the previous config")
             return False
         if new.spool != old.spool or new.metrics != old.metrics or new.ble != old.ble:
@@ -322,7 +326,7 @@ class Gateway:
             if dev.id not in self.sources:
                 self._start_source(dev)
         self.config = new
-        self.metrics.reloads.inc("ok")
+        self.metrics.reloads.labels("ok").inc()
         self.notifier.ready("reloaded")
         log.info("config reloaded", extra={"devices": len(new.devices), "sinks": ",".join(self.sinks)})
         return True
@@ -331,7 +335,7 @@ class Gateway:
     def on_samples(self, device_id: str, t: np.ndarray, raw: np.ndarray) -> None:
         """Raw samples in; only transformed windows come out. Any engine failure drops (fail closed)."""
         started = time.perf_counter()
-        self.metrics.samples.inc(device_id, by=len(t))
+        self.metrics.samples.labels(device_id).inc(len(t))
         try:
             windows = self.engine.push(device_id, t, raw)
         except Exception as exc:  # the engine fails closed itself; this is the gateway's own guard
@@ -341,40 +345,23 @@ class Gateway:
         self._accept_windows(device_id, windows, started)
 
     def _accept_windows(self, device_id: str, windows: list, started: float) -> None:
+        """``started``: when the batch that completed these windows entered the engine."""
         if windows:
-            elapsed = time.perf_counter() - started
-            for w in windows:
-                self.metrics.windows.inc(device_id)
-                self.metrics.latency.observe(device_id, value=elapsed)
+            self.metrics.windows.labels(device_id).inc(len(windows))
             room = self.config.max_pending_windows - len(self._pending)
             if len(windows) > room:  # acceptance is held up (a blocked local sink): drop the newest, counted
                 over = len(windows) - max(room, 0)
                 windows = windows[:max(room, 0)]
                 self._guard_drops[device_id] = self._guard_drops.get(device_id, 0) + over
-                self.metrics.pending_dropped.inc(device_id, by=over)
+                self.metrics.pending_dropped.labels(device_id).inc(over)
                 if not self._pending_full:
                     self._pending_full = True
                     log.error("pending windows bound reached (acceptance is held up); new windows are dropped",
                               extra={"device": device_id, "bound": self.config.max_pending_windows})
-            self._pending.extend(windows)
+            self._pending.extend((w, started) for w in windows)
             self._flush_wanted.set()
 
-    def on_frames(self, device_id: str, frames: int, malformed: int = 0, overflow: int = 0) -> None:
-        self.metrics.frames.inc(device_id, by=frames)
-        if malformed:
-            self.metrics.malformed.inc(device_id, by=malformed)
-        if overflow:  # the bounded ingest queue was full: the engine fell behind the radio
-            if not self.metrics.ingest_overflow.get(device_id):
-                log.error("ingest queue full; samples dropped (the engine is not keeping up)",
-                          extra={"device": device_id, "samples": overflow})
-            self.metrics.ingest_overflow.inc(device_id, by=overflow)
-
     def on_connection(self, device_id: str, connected: bool) -> None:
-        self.metrics.connected.set(device_id, value=1.0 if connected else 0.0)
-        if connected and device_id in self._connected_once:
-            self.metrics.reconnects.inc(device_id)
-        if connected:
-            self._connected_once.add(device_id)
         log.info("device connected" if connected else "device disconnected", extra={"device": device_id})
         if not connected:  # its stream ended: the windows waiting for look-ahead leave now
             started = time.perf_counter()
@@ -398,24 +385,24 @@ class Gateway:
             except Exception as exc:  # e.g. the disk is full: say so loudly, count, keep the gateway up
                 log.error("could not accept windows; they are dropped", extra={"error": repr(exc),
                                                                               "windows": len(windows)})
-                for w in windows:
+                for w, _ in windows:
                     self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
             if self._closing and not self._pending:
                 return
 
-    def _take_pending(self) -> list[TransformedWindow]:
+    def _take_pending(self) -> list[tuple[TransformedWindow, float]]:
         windows, self._pending = self._pending, []
         if self._pending_full and windows:
             self._pending_full = False
             log.info("pending windows are being accepted again")
         return windows
 
-    async def _accept(self, windows: list[TransformedWindow]) -> None:
+    async def _accept(self, pending: list[tuple[TransformedWindow, float]]) -> None:
         """A window is accepted once it is committed to the spool (for every network sink) and
-        queued for every local sink."""
-        if not windows:
+        queued for every local sink; its transform latency is observed then."""
+        if not pending:
             return
-        envelopes = [Envelope.wrap(w) for w in windows]
+        envelopes = [Envelope.wrap(w) for w, _ in pending]
         spooled = [name for name, s in self.sinks.items() if self.sink_configs[name].spooled]
         # committed even with no network sink: it also carries each device's next sequence number
         dropped = await asyncio.to_thread(self.spool.put, spooled, envelopes)
@@ -429,6 +416,9 @@ class Gateway:
         for writer in list(self.direct.values()):
             await writer.put(envelopes)  # waits while a local sink's queue is full (back-pressure)
         self.accepted += len(envelopes)
+        now = time.perf_counter()
+        for w, started in pending:
+            self.metrics.latency.labels(w.device_id).observe(now - started)
 
     # -- parts ------------------------------------------------------------------------------------------
     def _add_codec(self, bundle) -> None:
@@ -458,14 +448,15 @@ class Gateway:
         writer = self.direct.pop(name, None)
         if writer is not None:
             await writer.close(self.config.drain_timeout_s)
+        self._retired_failures[name] = self._retired_failures.get(name, 0) + (fwd or writer).failures
         sink = self.sinks.pop(name)
         self.sink_configs.pop(name, None)
         await sink.close()
 
     def _delivered(self, sink: str, count: int, latencies: list[float]) -> None:
-        self.metrics.delivered.inc(sink, by=count)
+        self.metrics.delivered.labels(sink).inc(count)
         for lat in latencies:
-            self.metrics.delivery_latency.observe(sink, value=lat)
+            self.metrics.delivery_latency.labels(sink).observe(lat)
 
     def _start_source(self, dev) -> None:
         if dev.replay:
@@ -480,7 +471,7 @@ class Gateway:
         self.sources[dev.id] = (source, task)
 
     async def _run_source(self, source: DeviceSource) -> None:
-        backoff = 1.0
+        backoff, delay = Backoff(initial=1.0, maximum=self.config.reconnect_max_s), None
         while True:
             try:
                 await source.run(self)
@@ -490,13 +481,16 @@ class Gateway:
             except Exception as exc:  # a source bug must not take the gateway down: restart it
                 log.exception("device source failed; restarting", extra={"device": source.device.id,
                                                                          "error": repr(exc)})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.reconnect_max_s)
+                delay = backoff.next(delay)
+                await asyncio.sleep(delay)
 
     async def _stop_source(self, device_id: str, timeout_s: float = 5.0) -> None:
         source, task = self.sources.pop(device_id)
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        counted = source.counters()
+        counted.connected = False
+        self._retired[device_id] = self._retired.get(device_id, SourceCounters()) + counted
         if not done:  # never let one stuck device block shutdown or a reload
             log.error("device source did not stop in time; abandoning it", extra={"device": device_id})
         elif not task.cancelled() and task.exception() is not None:
@@ -504,23 +498,21 @@ class Gateway:
                                                                      "error": repr(task.exception())})
 
     async def _watchdog(self) -> None:
-        """Pings systemd from the event loop (a hung loop stops the pings) and refreshes the
-        engine's counters, which are read here because the engine is not thread-safe."""
+        """Pings systemd from the event loop (a hung loop stops the pings)."""
         interval = self.notifier.watchdog_interval_s()
         while True:
             self._loop_alive = time.monotonic()
             if interval:
                 self.notifier.watchdog()
-            self._engine_counters()
             await asyncio.sleep(min(interval or 1.0, 1.0))
 
     def _bundle_loaded(self, bundle) -> None:
         signer = getattr(bundle, "signer", None)
         key = getattr(signer, "key_id", None)
         self.metrics.bundle_info.clear()
-        self.metrics.bundle_info.set(getattr(bundle, "id", "?"), getattr(bundle, "version", "?"), key or "unsigned",
-                                     value=1.0)
-        self.metrics.bundle_unsigned.set(value=1.0 if signer is not None and key is None else 0.0)
+        self.metrics.bundle_info.labels(getattr(bundle, "id", "?"), getattr(bundle, "version", "?"),
+                                        key or "unsigned").set(1.0)
+        self.metrics.bundle_unsigned.set(1.0 if signer is not None and key is None else 0.0)
         if signer is not None and key is None:
             log.warning("BUNDLE IS UNSIGNED: accepted only because trust.allow_unsigned / --allow-unsigned is set; "
                         "nothing vouches for what its model forwards (development only)",
@@ -528,33 +520,59 @@ class Gateway:
         else:
             log.info("bundle loaded", extra={"bundle": _bundle_name(bundle), "signer": key})
 
-    def _engine_counters(self) -> None:
-        if self.engine is None:
-            return
-        for device_id, st in self.engine.stats().items():
-            self.metrics.drops.set_total(device_id, value=st["windows_dropped"] + self._guard_drops.get(device_id, 0))
-
     def _healthy(self) -> bool:
         return time.monotonic() - self._loop_alive < 10
 
-    def _collect(self) -> None:
-        """Refresh spool and sink gauges right before a scrape (runs in the metrics thread)."""
-        spool = self.spool
-        if spool is None:
-            return
+    def _telemetry(self) -> Telemetry:
+        """What the components counted, for a scrape (called from the metrics thread, or from the
+        loop's own thread by ``GatewayMetrics.render``). Sources, the engine and the sinks belong to
+        the event loop, so they are read there; the spool is thread-safe and read here."""
+        loop = self._loop
+        try:
+            in_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            in_loop = False
+        if loop is None or in_loop or not loop.is_running():
+            devices, sinks, spool = self._counters()
+        else:
+            async def read():
+                return self._counters()
+
+            future = asyncio.run_coroutine_threadsafe(read(), loop)
+            try:
+                devices, sinks, spool = future.result(TELEMETRY_TIMEOUT_S)
+            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError):
+                future.cancel()  # the loop is stuck (/healthz says so) or gone
+                return Telemetry()
+        for name, spooled in list(sinks.items()):
+            if spool is not None and name in self.forwarders:
+                try:
+                    st = spool.stats(name)
+                except Exception:  # closed by a shutdown meanwhile
+                    continue
+                sinks[name] = replace(spooled, spool_records=st.records, spool_bytes=st.bytes,
+                                      spool_dropped=st.dropped)
+        return Telemetry(devices=devices, sinks=sinks)
+
+    def _counters(self):
+        """The loop-owned counters, per device and per sink (on the event loop)."""
+        engine = self.engine.stats() if self.engine is not None else {}
+        counted = dict(self._retired)
+        for device_id, (source, _) in list(self.sources.items()):
+            counted[device_id] = counted.get(device_id, SourceCounters()) + source.counters()
+        devices = {}
+        for device_id in set(counted) | set(engine) | set(self._guard_drops):
+            c = counted.get(device_id, SourceCounters())
+            devices[device_id] = DeviceTelemetry(
+                frames=c.frames, malformed=c.malformed, overflow=c.overflow,
+                reconnects=max(0, c.connections - 1), connected=c.connected,
+                windows_dropped=engine.get(device_id, {}).get("windows_dropped", 0) + self._guard_drops.get(device_id, 0))
+        sinks = {}
         for name, sink in list(self.sinks.items()):
-            self.metrics.sink_up.set(name, value=1.0 if sink.connected else 0.0)
-            fwd = self.forwarders.get(name)
-            if fwd is not None:
-                st = spool.stats(name)
-                self.metrics.spool_records.set(name, value=st.records)
-                self.metrics.spool_bytes.set(name, value=st.bytes)
-                self.metrics.spool_dropped.set_total(name, value=st.dropped)
-                self.metrics.sink_failures.set_total(name, value=fwd.failures)
-
-
-def _bound(cfg: GatewayConfig) -> SpoolBound:
-    return SpoolBound(cfg.spool.max_records, cfg.spool.max_bytes, cfg.spool.drop_policy)
+            part = self.forwarders.get(name) or self.direct.get(name)
+            sinks[name] = SinkTelemetry(up=sink.connected, failures=self._retired_failures.get(name, 0)
+                                        + (part.failures if part is not None else 0))
+        return devices, sinks, self.spool
 
 
 def _bundle_name(bundle) -> str:

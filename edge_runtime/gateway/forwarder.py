@@ -13,6 +13,7 @@ from typing import Callable
 
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.spool import Spool
+from firmware_bridge.backoff import Backoff
 
 log = logging.getLogger("edge_runtime.gateway.forwarder")
 
@@ -30,8 +31,7 @@ class Forwarder:
         self.spool = spool
         self.sink = sink
         self.batch_size = batch_size
-        self.min_backoff_s = min_backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.backoff = Backoff(initial=min_backoff_s, maximum=max_backoff_s)
         self.on_delivered = on_delivered  # (sink name, count, delivery latencies in s)
         self.failures = 0
         self.last_error: str | None = None
@@ -55,29 +55,29 @@ class Forwarder:
             self._task = None
 
     async def run(self) -> None:
-        backoff = self.min_backoff_s
+        delay = None  # the last wait after a failure; None since the last success
         while not self._stop.is_set():
             try:
                 sent = await self.deliver_once()
             except SinkUnavailable as exc:
                 self.failures += 1
+                delay = self.backoff.next(delay)
                 if self.last_error != str(exc):
                     log.warning("sink unavailable, records stay spooled",
-                                extra={"sink": self.sink.name, "error": str(exc), "retry_s": backoff})
+                                extra={"sink": self.sink.name, "error": str(exc), "retry_s": delay})
                 self.last_error = str(exc)
-                await self._backoff(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                await self._backoff(delay)
                 continue
             except Exception as exc:  # never let one sink's bug stop the gateway: log, back off, retry
                 self.failures += 1
+                delay = self.backoff.next(delay)
                 log.exception("forwarder error", extra={"sink": self.sink.name, "error": repr(exc)})
-                await self._backoff(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                await self._backoff(delay)
                 continue
             if self.last_error is not None:
                 log.info("sink delivering again", extra={"sink": self.sink.name})
                 self.last_error = None
-            backoff = self.min_backoff_s
+            delay = None
             if not sent:
                 await self._sleep(1.0)
 

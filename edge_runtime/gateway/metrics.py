@@ -1,186 +1,193 @@
-"""Prometheus text-format metrics on a local HTTP endpoint (standard library only).
+"""The gateway's Prometheus metrics: prometheus-client for the metrics and the exposition, served by a
+bounded server of our own.
 
 Labels are per device and per sink — never per class: how often a sensitive activity was replaced
-is itself sensitive, so no metric, log line or record ever counts it. ``/metrics`` serves the text
-format (version 0.0.4); ``/healthz`` answers 200 while the gateway's event loop is alive. The
-server gives each connection ``CONNECTION_TIMEOUT_S`` and serves at most ``MAX_CONNECTIONS`` at
-once (more are closed unanswered), so slow or many clients cannot pile up threads.
+is itself sensitive, so no metric, log line or record ever counts it (``check_labels`` refuses such
+labels when a metric is defined).
+
+Telemetry reaches the metrics one way per kind:
+
+- what the gateway itself does (samples in, windows accepted, deliveries, reloads, back-pressure)
+  updates a prometheus-client metric where it happens;
+- what a component counts itself (a device source's frames and connections, the engine's drops,
+  the spool's depth and drops, a sink's state and failures) is read at scrape time by one
+  collector, from the snapshot the gateway hands it (``Telemetry``). No polling loop, no event queue.
+
+``/metrics`` serves the text format (version 0.0.4); ``/healthz`` answers 200 while the gateway's
+event loop is alive. prometheus-client's own server (``start_http_server``) starts a thread per
+connection, unbounded and without a socket timeout; this one gives each connection
+``CONNECTION_TIMEOUT_S`` and serves at most ``MAX_CONNECTIONS`` at once (more are closed
+unanswered), so slow or many clients cannot pile up threads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, Sequence
 
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
 CONNECTION_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 8
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 FORBIDDEN_LABELS = {"class", "activity", "label", "replaced", "sensitive"}
 
-
-def _labels(names: Sequence[str], values: Sequence[str]) -> str:
-    if not names:
-        return ""
-    esc = (str(v).replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"") for v in values)
-    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, esc)) + "}"
+prometheus_client.disable_created_metrics()  # no `_created` twin per series: half the lines on a device
 
 
-class _Metric:
-    type = "untyped"
-
-    def __init__(self, name: str, help: str, labels: Sequence[str] = ()):
-        if FORBIDDEN_LABELS & set(labels):
-            raise ValueError(f"metric {name}: per-class labels are not allowed ({FORBIDDEN_LABELS & set(labels)})")
-        self.name, self.help, self.labelnames = name, help, tuple(labels)
-        self._lock = threading.Lock()
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.type}"]
+def check_labels(name: str, labels: Iterable[str]) -> tuple[str, ...]:
+    labels = tuple(labels)
+    if FORBIDDEN_LABELS & set(labels):
+        raise ValueError(f"metric {name}: per-class labels are not allowed ({FORBIDDEN_LABELS & set(labels)})")
+    return labels
 
 
-class Counter(_Metric):
-    type = "counter"
+class Counter(prometheus_client.Counter):
+    """prometheus-client's, refusing per-class labels; registered only where ``registry`` says."""
 
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-        self._values: dict[tuple[str, ...], float] = {}
-
-    def inc(self, *labels: str, by: float = 1.0) -> None:
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + by
-
-    def set_total(self, *labels: str, value: float) -> None:
-        """For totals kept elsewhere (e.g. persisted in the spool)."""
-        with self._lock:
-            self._values[labels] = value
-
-    def get(self, *labels: str) -> float:
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return self.header() + [f"{self.name}{_labels(self.labelnames, k)} {v:g}" for k, v in items]
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), registry=None, **kw):
+        super().__init__(name, documentation, check_labels(name, labelnames), registry=registry, **kw)
 
 
-class Gauge(Counter):
-    type = "gauge"
-
-    def set(self, *labels: str, value: float) -> None:
-        self.set_total(*labels, value=value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
+class Gauge(prometheus_client.Gauge):
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), registry=None, **kw):
+        super().__init__(name, documentation, check_labels(name, labelnames), registry=registry, **kw)
 
 
-class Histogram(_Metric):
-    type = "histogram"
+class Histogram(prometheus_client.Histogram):
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), registry=None,
+                 buckets: Sequence[float] = LATENCY_BUCKETS, **kw):
+        super().__init__(name, documentation, check_labels(name, labelnames), registry=registry, buckets=buckets,
+                         **kw)
 
-    def __init__(self, name: str, help: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS):
-        super().__init__(name, help, labels)
-        self.buckets = tuple(sorted(buckets))
-        self._series: dict[tuple[str, ...], list] = {}  # labels -> [bucket counts..., sum, count]
 
-    def observe(self, *labels: str, value: float) -> None:
-        with self._lock:
-            s = self._series.setdefault(labels, [0] * len(self.buckets) + [0.0, 0])
-            for i, b in enumerate(self.buckets):
-                if value <= b:
-                    s[i] += 1
-            s[-2] += value
-            s[-1] += 1
+# -- what components count themselves, read at scrape time ------------------------------------------------
+@dataclass(frozen=True)
+class DeviceTelemetry:
+    frames: int = 0
+    malformed: int = 0
+    overflow: int = 0  # samples lost because the bounded ingest queue was full
+    reconnects: int = 0
+    connected: bool = False
+    windows_dropped: int = 0  # by the engine (fail closed) and by the gateway (pending bound, spool failure)
 
-    def count(self, *labels: str) -> int:
-        with self._lock:
-            return self._series.get(labels, [0])[-1]
 
-    def mean(self, *labels: str) -> float | None:
-        with self._lock:
-            s = self._series.get(labels)
-            return s[-2] / s[-1] if s and s[-1] else None
+@dataclass(frozen=True)
+class SinkTelemetry:
+    up: bool
+    failures: int
+    spool_records: int | None = None  # network (spooled) sinks only
+    spool_bytes: int | None = None
+    spool_dropped: int | None = None
 
-    def render(self) -> list[str]:
-        out = self.header()
-        with self._lock:
-            items = sorted((k, list(v)) for k, v in self._series.items())
-        for k, s in items:
-            for i, b in enumerate(self.buckets):
-                out.append(f"{self.name}_bucket{_labels(self.labelnames + ('le',), k + (f'{b:g}',))} {s[i]}")
-            out.append(f"{self.name}_bucket{_labels(self.labelnames + ('le',), k + ('+Inf',))} {s[-1]}")
-            out.append(f"{self.name}_sum{_labels(self.labelnames, k)} {s[-2]:g}")
-            out.append(f"{self.name}_count{_labels(self.labelnames, k)} {s[-1]}")
+
+@dataclass(frozen=True)
+class Telemetry:
+    devices: dict[str, DeviceTelemetry] = field(default_factory=dict)
+    sinks: dict[str, SinkTelemetry] = field(default_factory=dict)
+
+
+# name, type, help, label, how to read it from a DeviceTelemetry / SinkTelemetry
+_DEVICE = (
+    ("edge_frames_total", "counter", "BLE frames received", lambda d: d.frames),
+    ("edge_frames_malformed_total", "counter", "frames dropped as malformed", lambda d: d.malformed),
+    ("edge_ingest_overflow_total", "counter", "samples dropped because the bounded ingest queue was full",
+     lambda d: d.overflow),
+    ("edge_reconnects_total", "counter", "BLE reconnections after a drop", lambda d: d.reconnects),
+    ("edge_device_connected", "gauge", "1 while the device is connected", lambda d: float(d.connected)),
+    ("edge_windows_dropped_total", "counter",
+     "windows dropped: the model failed (fail closed) or they could not be stored", lambda d: d.windows_dropped),
+)
+_SINK = (
+    ("edge_sink_up", "gauge", "1 while the sink is reachable", lambda s: float(s.up)),
+    ("edge_sink_failures_total", "counter", "failed delivery attempts", lambda s: s.failures),
+    ("edge_spool_records", "gauge", "records waiting in the spool", lambda s: s.spool_records),
+    ("edge_spool_bytes", "gauge", "bytes waiting in the spool", lambda s: s.spool_bytes),
+    ("edge_spool_dropped_total", "counter", "records dropped because the spool bound was reached",
+     lambda s: s.spool_dropped),
+)
+
+
+class TelemetryCollector:
+    """One collector for every component-kept counter: ``read()`` is called once per scrape."""
+
+    def __init__(self, read: Callable[[], Telemetry] = Telemetry):
+        for name, *_ in _DEVICE:
+            check_labels(name, ["device"])
+        for name, *_ in _SINK:
+            check_labels(name, ["sink"])
+        self.read = read
+
+    def describe(self):
+        return self._families(Telemetry())
+
+    def collect(self):
+        return self._families(self.read())
+
+    @staticmethod
+    def _families(t: Telemetry):
+        out = []
+        for table, label, items in ((_DEVICE, "device", t.devices), (_SINK, "sink", t.sinks)):
+            for name, kind, help_, get in table:
+                fam = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, help_, labels=[label])
+                for key, value in sorted(items.items()):
+                    v = get(value)
+                    if v is not None:
+                        fam.add_metric([key], v)
+                out.append(fam)
         return out
-
-
-class Registry:
-    def __init__(self):
-        self._metrics: list[_Metric] = []
-        self._collectors: list[Callable[[], None]] = []
-
-    def add(self, metric: _Metric) -> _Metric:
-        self._metrics.append(metric)
-        return metric
-
-    def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
-        return self.add(Counter(name, help, labels))  # type: ignore[return-value]
-
-    def gauge(self, name: str, help: str, labels: Sequence[str] = ()) -> Gauge:
-        return self.add(Gauge(name, help, labels))  # type: ignore[return-value]
-
-    def histogram(self, name: str, help: str, labels: Sequence[str] = (), buckets: Iterable[float] = LATENCY_BUCKETS) -> Histogram:
-        return self.add(Histogram(name, help, labels, tuple(buckets)))  # type: ignore[return-value]
-
-    def on_collect(self, fn: Callable[[], None]) -> None:
-        """``fn`` refreshes gauges right before each scrape."""
-        self._collectors.append(fn)
-
-    def render(self) -> str:
-        for fn in self._collectors:
-            fn()
-        lines: list[str] = []
-        for m in self._metrics:
-            lines += m.render()
-        return "\n".join(lines) + "\n"
 
 
 class GatewayMetrics:
     """The gateway's metric set. Label values are device ids and sink names only."""
 
-    def __init__(self):
-        r = self.registry = Registry()
-        self.frames = r.counter("edge_frames_total", "BLE frames received", ["device"])
-        self.malformed = r.counter("edge_frames_malformed_total", "frames dropped as malformed", ["device"])
-        self.samples = r.counter("edge_samples_total", "raw samples accepted by the engine", ["device"])
-        self.windows = r.counter("edge_windows_total", "transformed windows emitted", ["device"])
-        self.drops = r.counter("edge_windows_dropped_total", "windows dropped: the model failed (fail closed) or they could not be stored", ["device"])
-        self.reconnects = r.counter("edge_reconnects_total", "BLE reconnections after a drop", ["device"])
-        self.connected = r.gauge("edge_device_connected", "1 while the device is connected", ["device"])
-        self.latency = r.histogram("edge_transform_latency_seconds",
-                                   "time from the sample completing a window to its record being accepted", ["device"])
-        self.delivered = r.counter("edge_sink_delivered_total", "records acknowledged by the sink", ["sink"])
-        self.delivery_latency = r.histogram("edge_sink_delivery_latency_seconds",
-                                            "time from a record entering the gateway to its acknowledgement", ["sink"])
-        self.sink_up = r.gauge("edge_sink_up", "1 while the sink is reachable", ["sink"])
-        self.sink_failures = r.counter("edge_sink_failures_total", "failed delivery attempts", ["sink"])
-        self.spool_records = r.gauge("edge_spool_records", "records waiting in the spool", ["sink"])
-        self.spool_bytes = r.gauge("edge_spool_bytes", "bytes waiting in the spool", ["sink"])
-        self.spool_dropped = r.counter("edge_spool_dropped_total", "records dropped because the spool bound was reached", ["sink"])
-        self.reloads = r.counter("edge_config_reloads_total", "SIGHUP reloads", ["result"])
-        self.bundle_info = r.gauge("edge_bundle_info", "1 for the running bundle: id, version and signer key id",
-                                   ["bundle", "version", "signer"])
-        self.bundle_unsigned = r.gauge("edge_bundle_unsigned", "1 while an unsigned bundle runs (--allow-unsigned)")
-        self.sink_backpressure = r.counter("edge_sink_backpressure_total",
-                                           "times a local sink's queue was full and accepting waited", ["sink"])
-        self.ingest_overflow = r.counter("edge_ingest_overflow_total",
-                                         "samples dropped because the bounded ingest queue was full", ["device"])
-        self.pending_dropped = r.counter("edge_pending_dropped_total",
-                                         "windows dropped because the pending bound was reached", ["device"])
-        self.started = r.gauge("edge_start_time_seconds", "unix time the gateway started")
-        self.started.set(value=time.time())
+    def __init__(self, read: Callable[[], Telemetry] = Telemetry):
+        r = self.registry = CollectorRegistry()
+        self.telemetry = TelemetryCollector(read)
+        r.register(self.telemetry)
+        self.samples = Counter("edge_samples_total", "raw samples accepted by the engine", ["device"], r)
+        self.windows = Counter("edge_windows_total", "transformed windows emitted", ["device"], r)
+        self.latency = Histogram("edge_transform_latency_seconds",
+                                 "time from the batch completing a window entering the engine to the window "
+                                 "being accepted (spooled and queued for local sinks)", ["device"], r)
+        self.pending_dropped = Counter("edge_pending_dropped_total",
+                                       "windows dropped because the pending bound was reached", ["device"], r)
+        self.delivered = Counter("edge_sink_delivered_total", "records acknowledged by the sink", ["sink"], r)
+        self.delivery_latency = Histogram("edge_sink_delivery_latency_seconds",
+                                          "time from a record entering the gateway to its acknowledgement",
+                                          ["sink"], r)
+        self.sink_backpressure = Counter("edge_sink_backpressure_total",
+                                         "times a local sink's queue was full and accepting waited", ["sink"], r)
+        self.reloads = Counter("edge_config_reloads_total", "SIGHUP reloads", ["result"], r)
+        self.bundle_info = Gauge("edge_bundle_info", "1 for the running bundle: id, version and signer key id",
+                                 ["bundle", "version", "signer"], r)
+        self.bundle_unsigned = Gauge("edge_bundle_unsigned", "1 while an unsigned bundle runs (--allow-unsigned)",
+                                     registry=r)
+        self.started = Gauge("edge_start_time_seconds", "unix time the gateway started", registry=r)
+        self.started.set(time.time())
+
+    def render(self) -> str:
+        return generate_latest(self.registry).decode()
+
+    def value(self, name: str, **labels: str) -> float:
+        """One sample's current value (0 when absent), e.g. ``value("edge_frames_total", device="wrist")``."""
+        v = self.registry.get_sample_value(name, labels)
+        return 0.0 if v is None else v
+
+    def totals(self) -> dict[str, float]:
+        """Every sample summed over its labels, from one collection: ``{"edge_frames_total": 163.0, ...}``."""
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if "le" not in sample.labels:
+                    out[sample.name] = out.get(sample.name, 0.0) + sample.value
+        return out
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -212,18 +219,16 @@ class _BoundedServer(ThreadingHTTPServer):
 
 
 class MetricsServer:
-    """Serves a registry on HOST:PORT in a daemon thread."""
+    """Serves a registry on HOST:PORT in a daemon thread (the address comes from ``[metrics] listen``)."""
 
-    def __init__(self, registry: Registry, host: str = "127.0.0.1", port: int = 9108,
+    def __init__(self, registry: CollectorRegistry, host: str, port: int,
                  healthy: Callable[[], bool] = lambda: True):
-        reg = registry
-
         class Handler(BaseHTTPRequestHandler):
             timeout = CONNECTION_TIMEOUT_S  # socket timeout for reading the request and writing the answer
 
             def do_GET(self):
                 if self.path.split("?")[0] == "/metrics":
-                    body, status, ctype = reg.render().encode(), 200, "text/plain; version=0.0.4; charset=utf-8"
+                    body, status, ctype = generate_latest(registry), 200, CONTENT_TYPE
                 elif self.path == "/healthz":
                     ok = healthy()
                     body, status, ctype = (b"ok\n" if ok else b"unhealthy\n"), (200 if ok else 503), "text/plain"

@@ -25,6 +25,7 @@ class DirectWriter:
         self.metrics = metrics
         self.max_records = max_records
         self.queued = 0  # records waiting or being written
+        self.failures = 0  # batches the sink refused (read by the metrics at scrape time)
         # bounded by the record count below (every batch holds a record); + 1 for the closing sentinel
         self._batches: asyncio.Queue[list[Envelope] | None] = asyncio.Queue(maxsize=max_records + 1)
         self._room = asyncio.Condition()
@@ -38,7 +39,7 @@ class DirectWriter:
             return
         async with self._room:
             if self.queued and self.queued + len(envelopes) > self.max_records:
-                self.metrics.sink_backpressure.inc(self.sink.name)
+                self.metrics.sink_backpressure.labels(self.sink.name).inc()
                 if not self._blocked:
                     self._blocked = True
                     log.warning("local sink is not keeping up; its queue is full, so accepting new windows waits "
@@ -56,9 +57,9 @@ class DirectWriter:
         while (batch := await self._batches.get()) is not None:
             try:
                 await self.sink.send(batch)
-                self.metrics.delivered.inc(self.sink.name, by=len(batch))
+                self.metrics.delivered.labels(self.sink.name).inc(len(batch))
             except (SinkUnavailable, OSError) as exc:
-                self.metrics.sink_failures.inc(self.sink.name)
+                self.failures += 1
                 log.error("local sink failed; these records were not written there (network sinks keep "
                           "theirs in the spool)", extra={"sink": self.sink.name, "error": str(exc), "records": len(batch)})
             async with self._room:
