@@ -98,6 +98,36 @@ def test_defaults_and_relative_paths(tmp_path):
     assert (c.metrics.host, c.metrics.port) == ("127.0.0.1", 9108)
 
 
+def test_docs_defaults_table_matches_the_config(tmp_path):
+    """docs/gateway.md states each default once, in its Defaults table; it must say what parsing does."""
+    import re
+    import tomllib
+
+    c = parse_config({"bundle": "b", "devices": [{"id": "d1", "address": "AA:BB:CC:DD:EE:FF"}],
+                      "sinks": [{"type": "jsonl", "path": "-"}, {"type": "mqtt", "url": "mqtt://x"},
+                                {"type": "http", "url": "http://x"}]}, base=tmp_path)
+    jsonl, mqtt, http = c.sinks
+    actual = {
+        "gateway.log_level": c.log_level, "gateway.drain_timeout_s": c.drain_timeout_s,
+        "gateway.max_pending_windows": c.max_pending_windows, "gateway.reconnect_max_s": c.reconnect_max_s,
+        "ble.backend": c.ble.backend, "ble.stall_timeout_s": c.ble.stall_timeout_s,
+        "devices.profile": c.devices[0].profile, "devices.emulate_speed": c.devices[0].emulate_speed,
+        "devices.emulate_loop": c.devices[0].emulate_loop,
+        "sinks.batch_size": jsonl.batch_size, "sinks.format": mqtt.wire_format, "sinks.spooled": jsonl.spooled,
+        "sinks.queue_records": jsonl.queue_records, "sinks.fsync": jsonl.fsync, "sinks.topic": mqtt.mqtt.topic,
+        "sinks.qos": mqtt.mqtt.qos, "sinks.keepalive_s": mqtt.mqtt.keepalive,
+        "sinks.ack_timeout_s": mqtt.mqtt.ack_timeout_s, "sinks.timeout_s": http.http.timeout_s,
+        "spool.path": Path(c.spool.path).relative_to(tmp_path).as_posix(), "spool.max_records": c.spool.max_records,
+        "spool.max_bytes": c.spool.max_bytes, "spool.drop_policy": c.spool.drop_policy,
+        "spool.synchronous": c.spool.synchronous, "metrics.enabled": c.metrics.enabled,
+        "metrics.listen": f"{c.metrics.host}:{c.metrics.port}", "trust.allow_unsigned": c.trust.allow_unsigned,
+    }
+    assert (http.http.timeout_s, http.wire_format, jsonl.wire_format) == (mqtt.mqtt.ack_timeout_s, "binary", "json")
+    text = (REPO / "docs" / "gateway.md").read_text().split("### Defaults", 1)[1].split("\n#", 1)[0]
+    documented = {k: tomllib.loads(f"v = {v}")["v"] for k, v in re.findall(r"^\| `([a-z_.]+)` \| `([^`]+)`", text, re.M)}
+    assert documented == actual
+
+
 def test_example_config_is_valid(tmp_path, monkeypatch):
     text = (REPO / "deploy" / "gateway.example.toml").read_text()
     (tmp_path / "ca.crt").write_text("x")
