@@ -213,6 +213,38 @@ def test_pipeline_replay_to_jsonl_and_http_with_metrics(tmp_path, collector):
         assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
 
 
+def test_component_counters_are_read_at_scrape_time_and_survive_a_replaced_source(tmp_path):
+    """Frames and connections are counted by the source and read when /metrics is scraped (from the
+    server's thread, through the event loop); a reload that replaces the device's source keeps the
+    counters monotonic and counts the new connection as a reconnect."""
+    files = gateway_files(tmp_path, devices=1, seconds=60)
+    sinks = f'[[sinks]]\ntype = "jsonl"\nname = "archive"\npath = "{tmp_path / "out.jsonl"}"\n'
+    (tmp_path / "gw.toml").write_text(config_text(tmp_path, files, sinks=sinks, speed=5.0))
+    config = load_config(tmp_path / "gw.toml")
+
+    async def during(gw):
+        async def frames_at_least(n):
+            while True:
+                text = await asyncio.to_thread(scrape, gw.metrics_server.port)
+                if metric(text, "edge_frames_total", device="dev0") >= n:
+                    return text
+                await asyncio.sleep(0.05)
+
+        first = await asyncio.wait_for(frames_at_least(5), 20)
+        (tmp_path / "gw.toml").write_text(config_text(tmp_path, files, sinks=sinks, speed=6.0))
+        assert await gw.reload() is True  # the device entry changed: its source is replaced
+        before = metric(first, "edge_frames_total", device="dev0")
+        second = await asyncio.wait_for(frames_at_least(before + 5), 20)
+        return first, second
+
+    _, (first, second) = _run_gateway(config, 0, during)
+    assert metric(first, "edge_reconnects_total", device="dev0") == 0
+    assert metric(first, "edge_device_connected", device="dev0") == 1
+    assert metric(second, "edge_reconnects_total", device="dev0") == 1
+    assert metric(second, "edge_device_connected", device="dev0") == 1
+    assert metric(second, "edge_samples_total", device="dev0") >= metric(first, "edge_samples_total", device="dev0")
+
+
 def test_sink_outage_spools_and_sigterm_drain_leaves_the_rest_on_disk(tmp_path):
     files = gateway_files(tmp_path, devices=1, seconds=30)
     c = Collector()
