@@ -524,38 +524,37 @@ class Gateway:
         return time.monotonic() - self._loop_alive < 10
 
     def _telemetry(self) -> Telemetry:
-        """What the components counted, for a scrape (called from the metrics thread, or from the
-        loop's own thread by ``GatewayMetrics.render``). Sources, the engine and the sinks belong to
-        the event loop, so they are read there; the spool is thread-safe and read here."""
+        """What the components counted, for a scrape (from the metrics thread, or from the loop's
+        own thread, e.g. the demo's progress line). Sources, the engine and the sinks belong to the
+        event loop, so they are read there; the spool is thread-safe and read here."""
         loop = self._loop
         try:
             in_loop = asyncio.get_running_loop() is loop
         except RuntimeError:
             in_loop = False
         if loop is None or in_loop or not loop.is_running():
-            devices, sinks, spool = self._counters()
+            devices, sinks, spooled, spool = self._counters()
         else:
             async def read():
                 return self._counters()
 
             future = asyncio.run_coroutine_threadsafe(read(), loop)
             try:
-                devices, sinks, spool = future.result(TELEMETRY_TIMEOUT_S)
+                devices, sinks, spooled, spool = future.result(TELEMETRY_TIMEOUT_S)
             except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError):
                 future.cancel()  # the loop is stuck (/healthz says so) or gone
                 return Telemetry()
-        for name, spooled in list(sinks.items()):
-            if spool is not None and name in self.forwarders:
-                try:
-                    st = spool.stats(name)
-                except Exception:  # closed by a shutdown meanwhile
-                    continue
-                sinks[name] = replace(spooled, spool_records=st.records, spool_bytes=st.bytes,
-                                      spool_dropped=st.dropped)
+        for name in spooled if spool is not None else ():
+            try:
+                st = spool.stats(name)
+            except Exception:  # closed by a shutdown meanwhile
+                continue
+            sinks[name] = replace(sinks[name], spool_records=st.records, spool_bytes=st.bytes, spool_dropped=st.dropped)
         return Telemetry(devices=devices, sinks=sinks)
 
     def _counters(self):
-        """The loop-owned counters, per device and per sink (on the event loop)."""
+        """The loop-owned counters, per device and per sink, the spooled sinks' names and the spool
+        (on the event loop)."""
         engine = self.engine.stats() if self.engine is not None else {}
         counted = dict(self._retired)
         for device_id, (source, _) in list(self.sources.items()):
@@ -572,7 +571,7 @@ class Gateway:
             part = self.forwarders.get(name) or self.direct.get(name)
             sinks[name] = SinkTelemetry(up=sink.connected, failures=self._retired_failures.get(name, 0)
                                         + (part.failures if part is not None else 0))
-        return devices, sinks, self.spool
+        return devices, sinks, [n for n in sinks if n in self.forwarders], self.spool
 
 
 def _bundle_name(bundle) -> str:
