@@ -187,10 +187,15 @@ install_tree() {
     # ...unless the declared dependencies changed since (a new requirement must be resolved in the root too)
     local deps
     deps=$(python3 -c "import tomllib; print(tomllib.load(open('$REPO/pyproject.toml', 'rb'))['project']['dependencies'])" | sha256sum | cut -c1-16)
-    local how="--no-deps --force-reinstall"
-    [ -e "$CACHE/$arch/tree.ok" ] && [ "$(cat "$CACHE/$arch/deps.ok" 2>/dev/null)" = "$deps" ] || how=""
-    in_root "$root" sh -c "/opt/venv/bin/pip install -q --no-compile $how /tmp/wheel/*.whl" >>"$CACHE/$arch/install.log" 2>&1 \
-        || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL pip install"; return 1; }
+    # (a plain install of the wheel resolves them, but leaves an installed package of the same version in place:
+    # so it is followed by the package-only reinstall every run does)
+    if ! { [ -e "$CACHE/$arch/tree.ok" ] && [ "$(cat "$CACHE/$arch/deps.ok" 2>/dev/null)" = "$deps" ]; }; then
+        say "$arch: the declared dependencies changed: resolving them in the root"
+        in_root "$root" sh -c "/opt/venv/bin/pip install -q --no-compile /tmp/wheel/*.whl" >>"$CACHE/$arch/install.log" 2>&1 \
+            || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL pip install (dependencies)"; return 1; }
+    fi
+    in_root "$root" sh -c "/opt/venv/bin/pip install -q --no-compile --no-deps --force-reinstall /tmp/wheel/*.whl" \
+        >>"$CACHE/$arch/install.log" 2>&1 || { tail -20 "$CACHE/$arch/install.log" >&2; say "$arch: FAIL pip install"; return 1; }
     echo "$key" >"$CACHE/$arch/tree.ok"
     echo "$deps" >"$CACHE/$arch/deps.ok"
 }

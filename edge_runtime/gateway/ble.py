@@ -100,7 +100,7 @@ class BleSource(DeviceSource):
         target = DeviceTarget(address=address, name=dev.name, profile=dev.profile, device_id=dev.id,
                               allowed_addresses=dev.allowed_addresses)
         self.ingestor = Ingestor([target], bleak=self.context.bleak_options(),
-                                 backoff=Backoff(initial=0.2, maximum=self.reconnect_max_s),
+                                 backoff=Backoff(maximum=self.reconnect_max_s),
                                  stall_timeout=self.context.config.stall_timeout_s,
                                  on_connection=lambda _address, connected: listener.on_connection(dev.id, connected))
         try:
