@@ -561,10 +561,8 @@ class Gateway:
             counted[device_id] = counted.get(device_id, SourceCounters()) + source.counters()
         devices = {}
         for device_id in set(counted) | set(engine) | set(self._guard_drops):
-            c = counted.get(device_id, SourceCounters())
             devices[device_id] = DeviceTelemetry(
-                frames=c.frames, malformed=c.malformed, overflow=c.overflow,
-                reconnects=max(0, c.connections - 1), connected=c.connected,
+                source=counted.get(device_id, SourceCounters()),
                 windows_dropped=engine.get(device_id, {}).get("windows_dropped", 0) + self._guard_drops.get(device_id, 0))
         sinks = {}
         for name, sink in list(self.sinks.items()):

@@ -32,6 +32,8 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from edge_runtime.gateway.sources import SourceCounters
+
 CONNECTION_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 8
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
@@ -70,11 +72,7 @@ class Histogram(prometheus_client.Histogram):
 # -- what components count themselves, read at scrape time ------------------------------------------------
 @dataclass(frozen=True)
 class DeviceTelemetry:
-    frames: int = 0
-    malformed: int = 0
-    overflow: int = 0  # samples lost because the bounded ingest queue was full
-    reconnects: int = 0
-    connected: bool = False
+    source: SourceCounters = field(default_factory=SourceCounters)  # its frames and connections
     windows_dropped: int = 0  # by the engine (fail closed) and by the gateway (pending bound, spool failure)
 
 
@@ -93,14 +91,15 @@ class Telemetry:
     sinks: dict[str, SinkTelemetry] = field(default_factory=dict)
 
 
-# name, type, help, label, how to read it from a DeviceTelemetry / SinkTelemetry
+# name, type, help, how to read it from a DeviceTelemetry / SinkTelemetry
 _DEVICE = (
-    ("edge_frames_total", "counter", "BLE frames received", lambda d: d.frames),
-    ("edge_frames_malformed_total", "counter", "frames dropped as malformed", lambda d: d.malformed),
+    ("edge_frames_total", "counter", "BLE frames received", lambda d: d.source.frames),
+    ("edge_frames_malformed_total", "counter", "frames dropped as malformed", lambda d: d.source.malformed),
     ("edge_ingest_overflow_total", "counter", "samples dropped because the bounded ingest queue was full",
-     lambda d: d.overflow),
-    ("edge_reconnects_total", "counter", "BLE reconnections after a drop", lambda d: d.reconnects),
-    ("edge_device_connected", "gauge", "1 while the device is connected", lambda d: float(d.connected)),
+     lambda d: d.source.overflow),
+    ("edge_reconnects_total", "counter", "BLE reconnections after a drop",
+     lambda d: max(0, d.source.connections - 1)),
+    ("edge_device_connected", "gauge", "1 while the device is connected", lambda d: float(d.source.connected)),
     ("edge_windows_dropped_total", "counter",
      "windows dropped: the model failed (fail closed) or they could not be stored", lambda d: d.windows_dropped),
 )
