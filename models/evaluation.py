@@ -108,15 +108,18 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
         if key in seen:
             continue
         seen.add(key)
-        blob = json.dumps({"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1},
-                          sort_keys=True, default=str)
+        spec = {"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1}
+        if "cadence" in t.keeps:  # its grid is taken over the context
+            spec["context"] = list(getattr(t, "context", (0, 0)))
+        blob = json.dumps(spec, sort_keys=True, default=str)
         path = cache_dir() / f"frontier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
         if path.is_file():
             attackers = json.loads(path.read_text())
         else:
             log(f"frontier: attackers on {', '.join(t.keeps)} from raw data"
                 + (f" ({', '.join(f'{a} shown as {b}' for a, b in t.shown_as.items())})" if t.shown_as else ""))
-            attackers = frontier_attacks(ds, attack_config, log=log, neutral=dict(t.shown_as) or None)
+            attackers = frontier_attacks(ds, attack_config, log=log, neutral=dict(t.shown_as) or None,
+                                         keeps=tuple(t.keeps), context=tuple(getattr(t, "context", (0, 0))))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(attackers))
         shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""

@@ -11,6 +11,10 @@ window's edges are found with their context. Each stride-10 window becomes a vie
   phase is defined: before the first step, after the last, across a gap over 2 s),
 - channels 3..: the activity one-hot, constant over the window.
 
+A transform that keeps only the *cadence* (``keeps: ["activity", "cadence"]``) lays its steps on a
+regular grid: from the first step in each window's context (``before`` + window + ``after``) at the
+context's mean step period. Its frontier view has the same channels, from that grid (``cadence_channels``).
+
 The CNN attackers read the view (mean 0 / std 1: it is already in unit scale); the trees read summary
 statistics of the same view (``summary_features``). The three attacks, configs and families are those of
 ``models/attackers.py``, so a transform's adaptive attackers and its frontier are directly comparable.
@@ -43,16 +47,44 @@ def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
     return out
 
 
+def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, context: tuple[int, int],
+                     fs: float) -> np.ndarray:
+    """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
+    steps on a regular grid, from the first step in the window's context at the context's mean period."""
+    before, after = context
+    starts = np.arange(0, n - window + 1, stride)
+    out = np.zeros((len(starts), window, 3), np.float32)
+    steps = np.unique(np.asarray(steps, np.int64))
+    for k, s0 in enumerate(starts):
+        inside = steps[(steps >= s0 - before) & (steps < s0 + window + after)]
+        if len(inside) < 2:
+            continue
+        period = (inside[-1] - inside[0]) / (len(inside) - 1)
+        if period > MAX_STEP_INTERVAL_S * fs:
+            continue
+        t = np.arange(s0, s0 + window)
+        phase = np.mod(t - inside[0], period) / period
+        out[k, :, IMPULSE] = np.diff(np.floor((t - inside[0]) / period), prepend=np.floor((s0 - 1 - inside[0]) / period)) > 0
+        out[k, :, COS], out[k, :, SIN] = np.cos(2 * np.pi * phase), np.sin(2 * np.pi * phase)
+    return out
+
+
 def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
-               neutral: dict[str, str] | None = None) -> np.ndarray:
+               neutral: dict[str, str] | None = None, keeps: tuple[str, ...] = ("activity", "step_timing"),
+               context: tuple[int, int] = (128, 128)) -> np.ndarray:
     """``[n, window, 3 + len(activities)]`` kept-feature views of raw mag2 windows ``w`` (in their order)."""
+    if set(keeps) not in ({"activity", "step_timing"}, {"activity", "cadence"}):
+        raise ValueError(f"no frontier for keeps {list(keeps)}")
     neutral = neutral or {}
     shown = np.array([activities.index(neutral.get(a, a)) for a in activities])
     window = w.x.shape[1]
     views = []
     for rec in recording_series(w, stride):
         steps = count_steps(rec.x[:, ACC], fs)
-        timing = cut_windows(step_channels(steps, len(rec.x), fs), window, stride)
+        if "cadence" in keeps:
+            timing = cadence_channels(steps, len(rec.x), window, stride, context, fs)
+        else:
+            timing = cut_windows(step_channels(steps, len(rec.x), fs), window, stride)
         onehot = np.zeros((len(timing), window, len(activities)), np.float32)
         onehot[:, :, shown[rec.activity]] = 1.0
         views.append(np.concatenate([timing, onehot], axis=2))
@@ -98,9 +130,11 @@ def summary_features(views: np.ndarray) -> np.ndarray:
     return out
 
 
-def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None) -> Dataset:
+def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None,
+                 keeps: tuple[str, ...] = ("activity", "step_timing"), context: tuple[int, int] = (128, 128)) -> Dataset:
     """``ds`` with each window replaced by its kept-feature view (unit scale: mean 0, std 1)."""
-    views = {split: kept_views(getattr(ds, split), ds.activities, ds.config.stride, ds.sample_rate, neutral)
+    views = {split: kept_views(getattr(ds, split), ds.activities, ds.config.stride, ds.sample_rate, neutral,
+                               keeps, context)
              for split in ("train", "test")}
     k = views["train"].shape[2]
     return replace(ds, train=ds.train.with_x(views["train"]), test=ds.test.with_x(views["test"]),
@@ -108,13 +142,14 @@ def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None) -> Dataset:
 
 
 def frontier_attacks(ds: Dataset, cfg: AttackConfig = AttackConfig(), log=print,
-                     neutral: dict[str, str] | None = None) -> dict:
+                     neutral: dict[str, str] | None = None, keeps: tuple[str, ...] = ("activity", "step_timing"),
+                     context: tuple[int, int] = (128, 128)) -> dict:
     """identity / gender_known / gender_unseen of ``run_attacks``, for attackers that see only the kept features.
 
     ``ds`` holds raw mag2 windows at the data config's stride; ``neutral`` maps a sensitive activity to the
     one it is shown as (e.g. ``{"jog": "std"}``).
     """
-    kept = kept_dataset(ds, neutral)
+    kept = kept_dataset(ds, neutral, keeps, context)
     families = attacker_families(kept, cfg, features=summary_features)
     same = lambda x: x  # noqa: E731  the views are the data
     results = attack_known(kept, same, cfg, families, log)

@@ -52,6 +52,10 @@ class StepResynthesis(keras.layers.Layer):
     of a fixed table of real train step cycles, or, where there is no step (standing, or a class with
     no cycles), the same sample of a real still window. Everything after the threshold is integer
     arithmetic (cumsum, scatter, gather), so int8 quantization cannot move a step.
+
+    ``timing="cadence"`` keeps less: the steps are laid on a regular grid at the context's mean step
+    period, from its first detected step, so the output carries the wearer's cadence (and where steps
+    are) but not each step's own duration, whose stride-to-stride variation tells people apart.
     """
 
     BIG = 1 << 20
@@ -59,8 +63,11 @@ class StepResynthesis(keras.layers.Layer):
     def __init__(self, before: int, window: int, after: int, channels: int, classes: int, rows: int,
                  cycle_len: int, buckets: int, bucket_min: int, bucket_width: int, peak_radius: int,
                  fir_taps: int, acc_channel: int, threshold: float, relative: float, min_period: int,
-                 max_period: int, max_gap: int, **kwargs):
+                 max_period: int, max_gap: int, timing: str = "steps", **kwargs):
         super().__init__(**kwargs)
+        if timing not in ("steps", "cadence"):
+            raise ValueError(f"timing must be 'steps' or 'cadence', not {timing!r}")
+        self.timing = timing
         self.before, self.window, self.after, self.channels = before, window, after, channels
         self.classes, self.rows, self.cycle_len, self.buckets = classes, rows, cycle_len, buckets
         self.bucket_min, self.bucket_width, self.peak_radius = bucket_min, bucket_width, peak_radius
@@ -122,8 +129,12 @@ class StepResynthesis(keras.layers.Layer):
         # one step edge only (stream start/end, a pause): extrapolate whole periods from it
         from_prev = prev + tf.math.floordiv(t - prev, period) * period
         from_next = nxt - tf.math.floordiv(nxt - t + period - 1, period) * period
-        start = tf.where(both, prev, tf.where(has_prev, from_prev, from_next))
-        duration = tf.where(both, gap, period + 0 * gap)
+        if self.timing == "cadence":  # a regular grid at the mean period, from the context's first step
+            start = first + tf.math.floordiv(t - first, period) * period
+            duration = period + 0 * gap
+        else:
+            start = tf.where(both, prev, tf.where(has_prev, from_prev, from_next))
+            duration = tf.where(both, gap, period + 0 * gap)
         near = (has_prev & (t - prev <= self.max_gap)) | (has_next & (nxt - t <= self.max_gap))
         stepping = both | (~(has_prev & has_next) & near)
 
@@ -139,5 +150,5 @@ class StepResynthesis(keras.layers.Layer):
     def get_config(self):
         keys = ("before", "window", "after", "channels", "classes", "rows", "cycle_len", "buckets", "bucket_min",
                 "bucket_width", "peak_radius", "fir_taps", "acc_channel", "threshold", "relative", "min_period",
-                "max_period", "max_gap")
+                "max_period", "max_gap", "timing")
         return {**super().get_config(), **{k: getattr(self, k) for k in keys}}

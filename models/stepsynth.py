@@ -66,7 +66,13 @@ class StepSynthConfig:
     raw_activity: ClassifierConfig = ClassifierConfig(epochs=6, seed=13)  # the recipe's own, picks cycles
     train_subsample: int = 2  # of the raw train windows its own raw classifiers see
     gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing
+    timing: str = "steps"  # "steps": each step's own duration; "cadence": a regular grid at the mean period
     seed: int = 0
+
+
+def kept_features(cfg: StepSynthConfig) -> list[str]:
+    """What the output is a function of (the manifest's ``keeps``; the frontier is computed for it)."""
+    return ["activity", "step_timing" if cfg.timing == "steps" else "cadence"]
 
 
 def fir_bandpass(cfg: DetectorConfig, rate: float) -> np.ndarray:
@@ -85,7 +91,7 @@ def build_layer(cfg: StepSynthConfig, ds: Dataset, rows: int):
         cfg.before, ds.config.window, cfg.after, ds.features.n_channels, len(ds.activities), rows,
         cfg.cycle_len, cfg.buckets, cfg.bucket_min, cfg.bucket_width, d.peak_radius, d.taps,
         ds.features.channels.index("acc_magnitude"), d.threshold, d.relative, d.min_period, d.max_period,
-        d.max_gap, name="step_resynthesis")
+        d.max_gap, timing=cfg.timing, name="step_resynthesis")
     layer.build(None)
     layer.fir.assign(fir_bandpass(d, ds.sample_rate).reshape(-1, 1, 1))
     return layer
@@ -174,7 +180,7 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     seconds = time.time() - t0
     dsp = (cfg.before + w + cfg.after) * cfg.detector.taps
     log(f"[{cfg.name}] trained in {seconds:.0f} s ({macs(classifier)} + {dsp} MACs/window)")
-    extra = {"context": {"before": cfg.before, "after": cfg.after}, "keeps": ["activity", "step_timing"],
+    extra = {"context": {"before": cfg.before, "after": cfg.after}, "keeps": kept_features(cfg),
              "table_cycles": picks}
     return save_run(cfg, ds, transform, [classifier], seconds, out_dir, extra=extra, extra_macs=dsp)
 

@@ -20,13 +20,13 @@ CL, NB = 64, 7
 RATE = 50.0
 
 
-def make_layer():
+def make_layer(timing: str = "steps"):
     from models.layers import StepResynthesis
 
     d = DetectorConfig()
     rows = 3 * NB * CL + W
     layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, d.peak_radius, d.taps, 1, d.threshold, d.relative,
-                            d.min_period, d.max_period, d.max_gap)
+                            d.min_period, d.max_period, d.max_gap, timing=timing)
     layer.build(None)
     layer.fir.assign(fir_bandpass(d, RATE).reshape(-1, 1, 1))
     rng = np.random.default_rng(0)
@@ -77,6 +77,40 @@ def test_steps_of_the_output_are_the_wearers_steps():
     assert abs(len(out_steps) - len(raw_steps)) <= 1
     d = np.abs(out_steps[:, None] - raw_steps[None, :]).min(axis=1)
     assert np.median(d) <= 2  # at the same samples, within a couple of samples
+
+
+def uneven_walk(n: int, periods, amplitude: float = 1.0) -> np.ndarray:
+    """Like ``walk`` but each step has its own duration (cycling through ``periods``)."""
+    t, phase, k = 0, [], 0
+    while t < n:
+        p = periods[k % len(periods)]
+        phase.append(np.arange(p) / p)
+        t, k = t + p, k + 1
+    ph = np.concatenate(phase)[:n]
+    acc = amplitude * np.cos(2 * np.pi * ph)
+    return np.stack([0.3 * np.sin(np.pi * ph), acc], -1).astype(np.float32)
+
+
+def test_cadence_timing_keeps_the_mean_period_and_drops_each_steps_own_duration():
+    """``timing="cadence"``: a wearer who alternates short and long steps (22, 30 samples) is sent as
+    even steps at the mean period (one cadence cell); with ``"steps"`` each step's own duration picks
+    its cell, so the alternation (a trait of the person) is sent. The step count survives either way."""
+    n = 8 * W
+    series = uneven_walk(n + 2 * 128, [22, 30])
+    raw_steps = count_steps(series[128:128 + n, 1] * 0.3 + 1.0, RATE)
+    cells = {}
+    for timing in ("steps", "cadence"):
+        layer = make_layer(timing)
+        table = np.asarray(layer.table).copy()
+        table[:-W, 0] = np.repeat(np.arange(3 * NB), CL)  # channel 0 names the cell a row belongs to
+        layer.table.assign(table)
+        y = np.concatenate([np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0]
+                            for s in range(128, 128 + n, W)])
+        assert abs(len(count_steps(y[:, 1] * 0.3 + 1.0, RATE)) - len(raw_steps)) <= 2, timing
+        cells[timing] = set(np.unique(y[:, 0]).tolist())
+    walking = 2 * NB  # class 2's cells start at 2 * NB
+    assert len(cells["steps"]) >= 2, cells  # short and long steps (as the band-passed detector sees them)
+    assert cells["cadence"] == {walking + 2}, cells  # the 26-sample mean: bucket 2
 
 
 def test_sensitive_and_still_classes_emit_the_still_window():
