@@ -7,7 +7,7 @@ import pytest
 
 from analysis.steps import count_steps
 from models.data import ACTIVITIES, DataConfig, Dataset, Windows, cut_windows
-from models.frontier import kept_views, step_channels, summary_features
+from models.frontier import cadence_channels, kept_views, step_channels, summary_features
 from tests.test_steps import FS, synthetic_walk
 
 pytest.importorskip("lightgbm")
@@ -58,6 +58,18 @@ def test_views_carry_the_raw_step_events_and_the_shown_activity(ds):
     names = np.array(ACTIVITIES)[ds.test.activity]
     assert (shown[names == "jog"] == ACTIVITIES.index("std")).all()
     assert (shown[names == "wlk"] == ACTIVITIES.index("wlk")).all()
+
+
+def test_cadence_views_lay_the_steps_on_the_contexts_regular_grid():
+    steps = np.array([100, 122, 152, 174, 204, 226, 256, 278, 308])  # short/long alternating, mean 26
+    v = cadence_channels(steps, 400, 128, 64, (128, 128), FS)
+    assert v.shape == (5, 128, 3)
+    # window 2 starts at 128; its context [0, 384) holds every step: grid from 100 every 26 samples
+    np.testing.assert_array_equal(np.flatnonzero(v[2, :, 0]) + 128, [152, 178, 204, 230])
+    np.testing.assert_allclose(np.diff(np.flatnonzero(v[2, :, 0])), 26)
+    f = summary_features(np.concatenate([v, np.zeros((5, 128, 5), np.float32)], axis=2))
+    assert np.nanmax(f[1:, 3]) < 1e-3  # windows whose context holds every step: no interval spread survives
+    assert not cadence_channels(np.array([50]), 400, 128, 64, (128, 128), FS).any()  # one step: no cadence
 
 
 def test_summary_features_read_intervals_across_the_window_edges():
