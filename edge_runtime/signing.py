@@ -242,17 +242,32 @@ def verify_signature(folder: Path, manifest: bytes, trust: Trust) -> Signer:
 # Command-line options shared by the commands that load bundles
 
 
-def add_trust_arguments(parser) -> None:
+def add_trust_arguments(parser, keys_also: str = "") -> None:
+    """``--trust KEY.pub`` (repeatable) and ``--allow-unsigned``: the one definition every command that
+    loads bundles uses (``keys_also``: where else the command takes trusted keys from, for the help)."""
     parser.add_argument("--trust", action="append", default=[], metavar="KEY.pub",
                         help="also trust bundles signed by this public key (a .pub file, or a folder of them); "
                              "repeatable. Always trusted: the project key shipped in the package and "
-                             f"${KEYS_DIR_ENV} (default {DEFAULT_KEYS_DIR})")
+                             f"${KEYS_DIR_ENV} (default {DEFAULT_KEYS_DIR}){keys_also}")
     parser.add_argument("--allow-unsigned", action="store_true",
                         help="accept unsigned bundles (development only: said loudly on stderr)")
 
 
 def trust_from_args(args) -> Trust:
     return default_trust(getattr(args, "trust", ()) or (), allow_unsigned=getattr(args, "allow_unsigned", False))
+
+
+def load_bundle_from_args(ref, args, prog: str):
+    """Bundle ``ref`` verified against the trust that ``args`` (:func:`add_trust_arguments`) asks for;
+    an unsigned one let through by ``--allow-unsigned`` is said on stderr, prefixed with ``prog``."""
+    import sys
+
+    from edge_runtime.bundle import load_bundle  # (bundle.py imports this module)
+
+    bundle = load_bundle(ref, trust=trust_from_args(args))
+    if bundle.signer.key_id is None:
+        print(f"{prog}: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
+    return bundle
 
 
 UNSIGNED_WARNING = ("WARNING: bundle {bundle} is UNSIGNED and was accepted only because of --allow-unsigned: "

@@ -64,20 +64,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not numbers to publish")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here (default: stdout)")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.uplink:
-        from edge_runtime.bundle import load_bundle
+    from edge_runtime.signing import load_bundle_from_args
 
-        entries = [uplink(load_bundle(b)) for b in args.bundle or ["motionsense-gender"]]
+    loaded = [load_bundle_from_args(b, args, "edge-runtime benchmark") for b in args.bundle or ["motionsense-gender"]]
+    if args.uplink:
+        entries = [uplink(b) for b in loaded]
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"uplink": entries}, indent=2) + "\n", encoding="utf-8")
         print("\n".join(uplink_markdown(entries)))
         return 0
     results = run_benchmark(
-        bundles=args.bundle or ["motionsense-gender"],
+        bundles=loaded,
         keras=args.keras,
         windows=40 if args.quick else args.windows,
         rounds=3 if args.quick else args.rounds,
@@ -469,7 +473,9 @@ import numpy as np
 from edge_runtime.engine import Engine
 from edge_runtime.bundle import load_bundle
 p1 = time.perf_counter()
-bundle = load_bundle(P["bundle"])
+from edge_runtime.signing import default_trust
+bundle = load_bundle(P["bundle"], trust=default_trust(P["trust"], allow_unsigned=P["allow_unsigned"]))
+p_loaded = time.perf_counter()
 engine = Engine(bundle)
 p2 = time.perf_counter()
 w, rate = bundle.window, bundle.sample_rate
@@ -483,6 +489,7 @@ assert len(first) == 1, engine.stats()
 for k in range(1, P["windows"]):
     engine.push("d", t[:w] + (n0 + (k - 1) * w) / rate, raw[:w] + np.float32(0.001 * k))
 print(json.dumps({"t_first": t_first, "import_s": p1 - p0, "load_s": p2 - p1, "first_window_s": p3 - p2,
+                  "verify_s": p_loaded - p1, "interpreter_s": p2 - p_loaded,
                   "maxrss_mb": maxrss_mb(), "tensorflow_loaded": "tensorflow" in sys.modules}))
 """
 
@@ -541,9 +548,13 @@ def _child(code: str, params: dict[str, Any], timeout: float = 600.0) -> dict[st
     return json.loads(lines[-1])
 
 
-def engine_process(bundle_path: str, windows: int) -> dict[str, Any]:
+def engine_process(bundle, windows: int) -> dict[str, Any]:
+    """A fresh process loading ``bundle`` as this one did (same signer key, or unsigned allowed)."""
     t0 = time.time()
-    out = _child(_ENGINE_CHILD, {"bundle": bundle_path, "windows": windows})
+    signer = bundle.signer
+    out = _child(_ENGINE_CHILD, {"bundle": str(bundle.path), "windows": windows,
+                                 "trust": [signer.source] if signer.source else [],
+                                 "allow_unsigned": signer.key_id is None})
     out["cold_start_s"] = out.pop("t_first") - t0
     return out
 
@@ -573,7 +584,7 @@ def resolve_keras(path: str | None) -> str | None:
 
 
 def run_benchmark(
-    bundles: list[str],
+    bundles: list,
     keras: str | None = None,
     windows: int = 400,
     rounds: int = 7,
@@ -585,10 +596,10 @@ def run_benchmark(
     dask_workers: bool = True,
     log=lambda msg: None,
 ) -> dict[str, Any]:
-    from edge_runtime.bundle import load_bundle
+    """The whole benchmark of ``bundles`` (loaded and verified: :class:`~edge_runtime.bundle.Bundle`)."""
     from edge_runtime.model_cost import bundle_cost
 
-    loaded = [load_bundle(b) for b in bundles]
+    loaded = list(bundles)
     keras_path = resolve_keras(keras)
     main = loaded[0]
     from edge_runtime.errors import UserError
@@ -623,12 +634,14 @@ def run_benchmark(
         res["throughput"].append(throughput(main, streams, stream_seconds, batch, stride=main.stride))
 
     log("cold start and memory: a fresh engine process")
-    runs = [engine_process(str(main.path), windows=min(windows, 200)) for _ in range(cold_runs)]
+    runs = [engine_process(main, windows=min(windows, 200)) for _ in range(cold_runs)]
     res["cold_start"] = {
         "runs": len(runs),
         "exec_to_first_window_s": round(statistics.median(r["cold_start_s"] for r in runs), 3),
         "import_s": round(statistics.median(r["import_s"] for r in runs), 3),
         "load_and_verify_s": round(statistics.median(r["load_s"] for r in runs), 4),
+        "of_which_verify_s": round(statistics.median(r["verify_s"] for r in runs), 4),
+        "of_which_interpreter_s": round(statistics.median(r["interpreter_s"] for r in runs), 4),
         "first_window_s": round(statistics.median(r["first_window_s"] for r in runs), 4),
     }
     res["memory"] = {"engine_peak_rss_mb": round(max(r["maxrss_mb"] for r in runs), 1),
@@ -752,7 +765,10 @@ def to_markdown(res: dict[str, Any]) -> str:
     c, mem = res["cold_start"], res["memory"]
     out += ["", f"Cold start (fresh process, exec to first transformed window, median of {c['runs']}): "
                 f"{c['exec_to_first_window_s']} s (imports {c['import_s']} s, bundle load+verify "
-                f"{c['load_and_verify_s']} s, first window {c['first_window_s']} s).",
+                f"{c['load_and_verify_s']} s"
+                + (f": verify {c['of_which_verify_s']} s, interpreter {c['of_which_interpreter_s']} s"
+                   if "of_which_verify_s" in c else "")
+                + f", first window {c['first_window_s']} s).",
             "", f"Peak RSS: engine process {mem['engine_peak_rss_mb']} MB"
                 + (f" (TensorFlow imported: {mem['engine_process_imported_tensorflow']})")
                 + (f"; TensorFlow process {mem['tensorflow_peak_rss_mb']} MB ({mem['tensorflow_process']}); "
