@@ -51,10 +51,17 @@ class StepResynthesis(keras.layers.Layer):
     after it. The output sample is then row ``base[class] + bucket(step duration) * cycle_len + phase``
     of a fixed table of real train step cycles, or, where there is no step (standing, or a class with
     no cycles), the same sample of a real still window. Everything after the threshold is integer
-    arithmetic (cumsum, scatter, gather), so int8 quantization cannot move a step.
+    arithmetic, so int8 quantization cannot move a step.
+
+    Cost and batching shape the graph (docs/transforms.md): the FIR runs polyphase (``POLYPHASE``
+    samples per row as channels, the same int8 weights and sums as the 63-tap single-channel
+    convolution, which XNNPACK runs 10x slower), the step before/after each sample is a sliding
+    max over ``max_gap + 1`` samples (a step farther away never makes a sample stepping), and every
+    op works on each window alone, so the converted graph takes any batch.
     """
 
     BIG = 1 << 20
+    POLYPHASE = 8
 
     def __init__(self, before: int, window: int, after: int, channels: int, classes: int, rows: int,
                  cycle_len: int, buckets: int, bucket_min: int, bucket_width: int, peak_radius: int,
@@ -79,62 +86,108 @@ class StepResynthesis(keras.layers.Layer):
     def length(self) -> int:
         return self.before + self.window + self.after
 
-    def detect(self, z):
-        """Step events ``[n, length]`` bool of standardised contexts ``z``."""
+    def _fir(self, a):
+        """'same' FIR of ``a`` ``[n, length, 1]``; polyphase when the length allows (identical sums)."""
+        import tensorflow as tf
+
+        p, n, taps = self.POLYPHASE, self.length, self.fir_taps
+        if n % p or taps % 2 == 0:
+            return tf.nn.conv1d(a, self.fir, stride=1, padding="SAME")
+        # f[p m + q] = sum_k h[k] a[p m + q + k - c] = sum_{d, j} W[d, j, q] a[p (m + d) + j]
+        c, half = (taps - 1) // 2, ((taps - 1) // 2 + p - 1) // p
+        d, j, q = np.meshgrid(np.arange(-half, half + 1), np.arange(p), np.arange(p), indexing="ij")
+        k = p * d + j - q + c
+        valid = (k >= 0) & (k < taps)
+        h = tf.reshape(self.fir, [-1])
+        w = tf.gather(h, np.where(valid, k, 0).astype(np.int32)) * valid.astype(np.float32)
+        f = tf.nn.conv1d(tf.reshape(a, [-1, n // p, p]), w, stride=1, padding="SAME")
+        return tf.reshape(f, [-1, n, 1])
+
+    def _peaks(self, z):
+        """Step events ``[n, length, 1]`` bool of standardised contexts ``z``."""
         import tensorflow as tf
 
         r = self.peak_radius
-        f = tf.nn.conv1d(z[:, :, self.acc_channel:self.acc_channel + 1], self.fir, stride=1, padding="SAME")
+        f = self._fir(z[:, :, self.acc_channel:self.acc_channel + 1])
         local_max = tf.nn.max_pool1d(f, ksize=2 * r + 1, strides=1, padding="SAME")
         rising = f > tf.concat([f[:, :1], f[:, :-1]], axis=1)  # first sample of a plateau only
         top = tf.reduce_max(f, axis=1, keepdims=True)
         peak = (f >= local_max) & rising & (f > self.threshold) & (f > self.relative * top)
-        inner = tf.constant(np.arange(self.length) >= r) & tf.constant(np.arange(self.length) < self.length - r)
-        return peak[:, :, 0] & inner[None, :]
+        inner = (np.arange(self.length) >= r) & (np.arange(self.length) < self.length - r)
+        return peak & tf.constant(inner[None, :, None])
+
+    def detect(self, z):
+        """Step events ``[n, length]`` bool of standardised contexts ``z``."""
+        return self._peaks(z)[:, :, 0]
+
+    def _nearest_steps(self, peak):
+        """For each window sample t: the last step in ``[t - max_gap, t]`` and the first in
+        ``[t + 1, t + max_gap + 1]`` (``[n, window]`` int32 each); a step farther away, or none, is
+        read as one more than ``max_gap`` samples off, which never makes t stepping.
+
+        A sliding max over ``width`` >= max_gap + 1 samples in int8: channel 0 holds ``s - c0`` where
+        a step is at sample ``s``, channel 1 ``c1 - s``, -128 elsewhere, so a window's max is its last
+        / first step. Every value read is an integer in [-127, 127] and the tensor always holds -128
+        and 127 (pinned at samples never read), so int8 calibration gives it scale 1, zero point 0:
+        exact. The max runs as two cheap pools (8 samples, then ``width / 8`` rows of 8 phases) instead
+        of one wide pool over two channels, which XNNPACK runs slowly.
+        """
+        import tensorflow as tf
+
+        n_ctx, b0, w, p = self.length, self.before, self.window, self.POLYPHASE
+        rows = -(-(self.max_gap + 1) // p)
+        width = rows * p
+        if n_ctx % p or w + width > 256 or b0 < width or self.after < width + 1:
+            raise ValueError(f"step search needs a context of a multiple of {p} samples, window + {width} <= 256, "
+                             f"and {width} samples before, {width + 1} after the window")
+        c0, c1 = b0 - width + 1 + 127, b0 + 1 + 127
+        s = np.arange(n_ctx)
+        at_step = np.clip(np.stack([s - c0, c1 - s], -1), -128, 127).astype(np.float32)
+        elsewhere = np.full((n_ctx, 2), -128.0, np.float32)
+        at_step[0, 0] = elsewhere[0, 0] = at_step[-1, 1] = elsewhere[-1, 1] = 127.0  # never read
+        v = tf.where(peak, tf.constant(at_step[None]), tf.constant(elsewhere[None]))  # [n, L, 2]
+        m = tf.nn.max_pool1d(v, ksize=p, strides=1, padding="SAME")  # m[i] = max v[i - p/2 + 1 .. i + p/2]
+        m = tf.nn.max_pool1d(tf.reshape(m, [-1, n_ctx // p, 2 * p]), ksize=rows, strides=1, padding="VALID")
+        m = tf.reshape(m, [-1, 2 * p * (n_ctx // p - rows + 1)])  # [i, c] at 2 i + c: max v[i - lead .. i - lead + width - 1]
+        lead = (p - 1) // 2  # samples before i in a window
+        t = np.arange(b0, b0 + w)
+        before = tf.gather(m, (2 * (t - width + 1 + lead)).astype(np.int32), axis=1)  # window ending at t
+        after = tf.gather(m, (2 * (t + 1 + lead) + 1).astype(np.int32), axis=1)  # window starting at t + 1
+        return tf.cast(before, tf.int32) + c0, c1 - tf.cast(after, tf.int32)
 
     def call(self, z, probs):
         import tensorflow as tf
 
-        n_ctx, b0, w, cl = self.length, self.before, self.window, self.cycle_len
-        big = self.BIG
-        peak = self.detect(z)
-        pos = tf.range(n_ctx, dtype=tf.int32)[None, :]
-        c = tf.cumsum(tf.cast(peak, tf.int32), axis=1)  # steps up to and including each sample
-        # positions[k] = sample of the k-th step (1-based); non-steps land in a trash slot
-        n = tf.shape(c)[0]
-        slot = tf.where(peak, c, n_ctx + 1)
-        batch = tf.broadcast_to(tf.range(n)[:, None], tf.shape(slot))
-        positions = tf.scatter_nd(tf.stack([batch, slot], -1), tf.where(peak, pos, 0), tf.stack([n, n_ctx + 2]))
-        count = c[:, -1:]
-        ct = c[:, b0:b0 + w]
-        t = tf.constant(np.arange(b0, b0 + w, dtype=np.int32)[None, :])
-        has_prev, has_next = ct >= 1, ct < count
-        prev = tf.where(has_prev, tf.gather(positions, ct, batch_dims=1), -big)
-        nxt = tf.where(has_next, tf.gather(positions, tf.minimum(ct + 1, n_ctx + 1), batch_dims=1), big)
+        n_ctx, b0, w, cl, big, gap_max = self.length, self.before, self.window, self.cycle_len, self.BIG, self.max_gap
+        peak = self._peaks(z)  # [n, L, 1]
+        # last step / minus the first step of the whole context (-BIG where none)
+        pos = np.arange(n_ctx, dtype=np.int32)
+        ends = tf.reduce_max(tf.where(peak, tf.constant(np.stack([pos, -pos], -1)[None]), -big), axis=1)  # [n, 2]
+        last, neg_first = ends[:, 0:1], ends[:, 1:2]
+        count = tf.reduce_sum(tf.cast(peak, tf.int32), axis=1)  # [n, 1]
+        prev, nxt = self._nearest_steps(peak)  # the steps before/after each window sample, if near
 
-        cls = tf.argmax(probs, axis=-1, output_type=tf.int32)
-        first, last = positions[:, 1:2], tf.gather(positions, count, batch_dims=1)
-        measured = tf.math.floordiv(last - first, tf.maximum(count - 1, 1))
-        period = tf.where(count >= 2, tf.clip_by_value(measured, self.min_period, self.max_period),
-                          tf.gather(self.default_period, cls)[:, None])
-        gap = nxt - prev
-        both = has_prev & has_next & (gap <= self.max_gap)
-        # one step edge only (stream start/end, a pause): extrapolate whole periods from it
-        from_prev = prev + tf.math.floordiv(t - prev, period) * period
-        from_next = nxt - tf.math.floordiv(nxt - t + period - 1, period) * period
-        start = tf.where(both, prev, tf.where(has_prev, from_prev, from_next))
-        duration = tf.where(both, gap, period + 0 * gap)
-        near = (has_prev & (t - prev <= self.max_gap)) | (has_next & (nxt - t <= self.max_gap))
-        stepping = both | (~(has_prev & has_next) & near)
+        # per class: table base, default period, and the gap limit (-1: the class never steps)
+        classes = tf.stack([self.base, tf.maximum(self.default_period, 1), tf.where(self.base >= 0, gap_max, -1)], -1)
+        per_class = tf.gather(classes, tf.argmax(probs, axis=-1, output_type=tf.int32))  # [n, 3]
+        base, period_default, limit = per_class[:, 0:1], per_class[:, 1:2], per_class[:, 2:3]
+        measured = tf.math.floordiv(last + neg_first, tf.maximum(count - 1, 1))
+        period = tf.where(count >= 2, tf.clip_by_value(measured, self.min_period, self.max_period), period_default)
 
-        phase = tf.clip_by_value(tf.math.floordiv((t - start) * cl, tf.maximum(duration, 1)), 0, cl - 1)
-        # clip the duration, not the bucket: a 0..6 clip of int32 would fuse to RELU6, which has no int32 kernel
+        t = np.arange(b0, b0 + w, dtype=np.int32)[None, :]
+        since, until = t - prev, t - nxt  # t - previous step (>= 0), t - next step (< 0)
+        gap = since - until
+        both = gap <= limit  # a step on each side, close enough: inside a step
+        near = (since <= limit) | (until >= -limit)
+        inside = (neg_first >= -t) & (last > t)  # some step before t and some after it
+        stepping = tf.where(inside, both, near)  # with only one side, extrapolate from the near one
+        duration = tf.where(both, gap, period)
+        phase = tf.math.floordiv(tf.math.floormod(tf.where(neg_first >= -t, since, until), duration) * cl, duration)
         top = self.bucket_min + self.buckets * self.bucket_width - 1
-        bucket = tf.math.floordiv(tf.clip_by_value(duration, self.bucket_min, top) - self.bucket_min, self.bucket_width)
-        base = tf.gather(self.base, cls)[:, None]
-        still = self.rows - w + (t - b0)
-        row = tf.where(stepping & (base >= 0), base + bucket * cl + phase, still)
-        return tf.gather(self.table, row)
+        offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32) * cl
+        row = base + tf.gather(tf.constant(offset), tf.minimum(duration, top)) + phase
+        still = self.rows - w + np.arange(w, dtype=np.int32)  # rank 1: a broadcasting select, any batch
+        return tf.gather(self.table, tf.where(stepping, row, still))
 
     def get_config(self):
         keys = ("before", "window", "after", "channels", "classes", "rows", "cycle_len", "buckets", "bucket_min",
