@@ -23,8 +23,8 @@ from test_engine_support import MAGIC_LIMIT, make_bundle, model_bytes, walking_r
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    """The shipped gender bundle (one window per invoke: its graph looks along the batch axis); a real
-    int8 conv fixture, one-window, fixed batch 16 and dynamic."""
+    """The shipped gender bundle (the step-timing graph, dynamic batch); a real int8 conv fixture,
+    one-window, fixed batch 16 and dynamic."""
     base = tmp_path_factory.mktemp("batched")
     conv = make_bundle(base / "conv1", "conv_mag2_w128_int8", quantization="int8")
     return {"shipped": load_bundle("motionsense-gender"), "conv": conv,
@@ -74,13 +74,28 @@ def test_batched_bulk_is_bit_identical_and_drops_a_bad_window_alone(bundles, ref
     assert yb.tobytes() == y1.tobytes()
 
 
-def test_the_shipped_step_bundle_is_invoked_one_window_at_a_time(bundles, tmp_path):
-    """Its graph slices along the batch axis (a step cut from one window could reach another's), so
-    conversion kept one window per invoke and said why; rebatching it is refused."""
+def test_the_shipped_step_bundle_is_batched_window_by_window(bundles):
+    """Its graph is row-wise (each window's steps are searched in that window's context only), so it
+    was converted with a dynamic batch and the engine batches it: a stream gives the one-window
+    records bit for bit, and in bulk a window the guard fails is dropped alone."""
+    from edge_runtime.context import context_windows
+
     shipped = bundles["shipped"]
-    assert shipped.batch == 1 and not Engine(shipped).interpreter_batches
-    with pytest.raises(UserError, match="batch"):
-        rebatch_bundle("motionsense-gender", "dynamic", str(tmp_path / "x"), log=lambda m: None)
+    assert shipped.batch == "dynamic" and Engine(shipped).interpreter_batches
+    t, raw = walking_raw(128 * 30 + 55, seed=4)
+    raw[2000:2004] = np.nan  # invalid samples on the way, as a device sends them
+    want, want_totals = _records(shipped, t, raw, 4096, interpreter=one_window(shipped))
+    got, totals = _records(shipped, t, raw, 4096)
+    assert len(want) > 20 and stack_values(got).tobytes() == stack_values(want).tobytes()
+    assert [(r.seq, r.start_time) for r in got] == [(r.seq, r.start_time) for r in want] and totals == want_totals
+    series = shipped.feature_set.from_raw(raw[:128 * 30]).astype(np.float32)
+    series[2000:2004] = series[1990]  # valid samples here; one bad window is made below
+    x = context_windows(series, np.arange(0, len(series) - 128 + 1, 40), 128, 128, 128).astype(np.float32)
+    x[9, 200, 1] = np.nan
+    y1, ok1 = transform_windows(shipped, x, interpreter=one_window(shipped))
+    yb, okb = transform_windows(shipped, x, batch_size=50)
+    assert okb.tolist() == ok1.tolist() and not okb[9] and okb.sum() == len(x) - 1
+    assert yb.tobytes() == y1.tobytes()
 
 
 def test_manifest_declares_the_batch_and_the_model_must_agree(bundles, tmp_path):

@@ -120,3 +120,101 @@ def test_tiled_cycle_has_the_cycle_period():
     w = tile_cycle(cyc, 25, W)
     assert w.shape == (W, 2)
     np.testing.assert_allclose(w[0], w[25], atol=1e-6)
+
+
+def reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """The table rows the step arithmetic picks, written out per sample as first specified (every step
+    of the context, its position table, extrapolation from one edge): what the graph's sliding-max
+    form must reproduce exactly."""
+    n_ctx, b0, w, cl = layer.length, layer.before, layer.window, layer.cycle_len
+    base, default = np.asarray(layer.base), np.asarray(layer.default_period)
+    rows = np.empty((len(peaks), w), np.int64)
+    for k, (p, c) in enumerate(zip(peaks, cls)):
+        steps = np.flatnonzero(p)
+        if len(steps) >= 2:
+            period = int(np.clip((steps[-1] - steps[0]) // (len(steps) - 1), layer.min_period, layer.max_period))
+        else:
+            period = int(default[c])
+        for j, t in enumerate(range(b0, b0 + w)):
+            before, after = steps[steps <= t], steps[steps > t]
+            prev = before[-1] if len(before) else None
+            nxt = after[0] if len(after) else None
+            both = prev is not None and nxt is not None and nxt - prev <= layer.max_gap
+            if both:
+                start, duration = prev, nxt - prev
+            elif prev is not None:
+                start, duration = prev + (t - prev) // period * period, period
+            elif nxt is not None:
+                start, duration = nxt - -(-(nxt - t) // period) * period, period
+            near = (prev is not None and t - prev <= layer.max_gap) or (nxt is not None and nxt - t <= layer.max_gap)
+            stepping = both or (not (prev is not None and nxt is not None) and near)
+            if stepping and base[c] >= 0:
+                phase = min(max((t - start) * cl // max(duration, 1), 0), cl - 1)
+                top = layer.bucket_min + layer.buckets * layer.bucket_width - 1
+                bucket = (min(max(duration, layer.bucket_min), top) - layer.bucket_min) // layer.bucket_width
+                rows[k, j] = base[c] + bucket * cl + phase
+            else:
+                rows[k, j] = layer.rows - w + j
+    return rows
+
+
+def test_step_arithmetic_matches_the_per_sample_definition_in_a_batch():
+    """Many windows in one call (the graph is row-wise): regular walks, sparse and irregular steps,
+    steps only on one side of the window, pauses longer than max_gap, no steps, each class."""
+    layer = make_layer()
+    rng = np.random.default_rng(3)
+    n = B + W + A
+    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(14, 60, 24), rng.uniform(0.3, 3, 24)))]
+    for k in range(24):  # irregular: bursts of steps with pauses, steps on one side only
+        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
+        on = rng.integers(0, n, size=2)
+        lo, hi = on.min(), on.max()
+        tt = np.arange(lo, hi)
+        x[lo:hi, 1] += np.cos(2 * np.pi * tt / rng.uniform(16, 45))
+        xs.append(x)
+    xs.append(np.zeros((n, 2), np.float32))  # no step at all
+    x = np.stack(xs)
+    cls = np.arange(len(x)) % 5
+    probs = np.eye(5, dtype=np.float32)[cls]
+    table = np.asarray(layer.table)
+    got = np.asarray(layer(x, probs))
+    want = table[reference_rows(layer, np.asarray(layer.detect(x)), cls)]
+    np.testing.assert_array_equal(got, want)
+    kinds = {(len(np.flatnonzero(p)) > 0) for p in np.asarray(layer.detect(x))}
+    assert kinds == {True, False}  # windows with and without steps were exercised
+
+
+def test_polyphase_fir_is_the_63_tap_filter():
+    layer = make_layer()
+    z = np.random.default_rng(4).normal(size=(3, B + W + A, 2)).astype(np.float32)
+    h = np.asarray(layer.fir)[:, 0, 0]
+    want = np.stack([np.convolve(zz[:, 1], h[::-1], mode="same") for zz in z])
+    np.testing.assert_allclose(np.asarray(layer._fir(z[:, :, 1:2]))[:, :, 0], want, atol=1e-5)
+
+
+def test_int8_graph_takes_any_batch_with_the_one_window_outputs():
+    """Converted to int8, the graph is row-wise: `rebatch` accepts it, and every window's output in a
+    batch is bit-identical to its one-window output (rebatch checks that too, on its own windows)."""
+    import keras
+
+    from ai_edge_litert.interpreter import Interpreter
+    from converters.batch import check_rebatched, rebatch
+    from converters.fuse import build_module
+    from converters.tflite import convert_module
+
+    layer = make_layer()
+    inp = keras.Input((B + W + A, 2))
+    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
+    model = keras.Model(inp, layer(inp, probs))
+    mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
+    xs = (np.stack([walk(B + W + A, p, 1.0, seed=i) for i, p in enumerate(np.linspace(16, 48, 40))]) * std + mean)
+    one = convert_module(build_module(model, mean, std, W, 2, "nwc", B + W + A), "int8", xs[:24].astype(np.float32))
+    batched = rebatch(one, "dynamic")
+    check_rebatched(one, batched, "dynamic", xs.astype(np.float32))
+    interp = Interpreter(model_content=batched, num_threads=1)
+    interp.resize_tensor_input(interp.get_input_details()[0]["index"], [len(xs), B + W + A, 2])
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], xs.astype(np.float32))
+    interp.invoke()
+    out = interp.get_tensor(interp.get_output_details()[0]["index"])
+    assert out.shape == (len(xs), W, 2) and len({o.tobytes() for o in out}) > 10  # windows differ
