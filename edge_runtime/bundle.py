@@ -500,7 +500,7 @@ _TFLITE_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64",
                  7: "int16", 9: "int8", 10: "float64"}
 
 
-class _Table:
+class _FlatTable:
     """One flatbuffer table: fields are read by their index in the schema."""
 
     def __init__(self, buf: bytes, pos: int):
@@ -541,26 +541,26 @@ class _Table:
         p = self._field(index)
         return self.bytes(index).decode("utf-8") if p else None
 
-    def tables(self, index: int) -> list["_Table"]:
+    def tables(self, index: int) -> list["_FlatTable"]:
         start, n = self._vector(index)
         out = []
         for i in range(n):
             e = start + 4 * i
-            out.append(_Table(self.buf, e + struct.unpack_from("<I", self.buf, e)[0]))
+            out.append(_FlatTable(self.buf, e + struct.unpack_from("<I", self.buf, e)[0]))
         return out
 
-    def table(self, index: int) -> "_Table | None":
+    def table(self, index: int) -> "_FlatTable | None":
         p = self._field(index)
-        return _Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]) if p else None
+        return _FlatTable(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]) if p else None
 
 
-def _model_table(data: bytes) -> _Table:
+def _model_table(data: bytes) -> _FlatTable:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ValueError("missing the TFL3 file identifier")
-    return _Table(data, struct.unpack_from("<I", data, 0)[0])
+    return _FlatTable(data, struct.unpack_from("<I", data, 0)[0])
 
 
-def _tensor(sub: _Table, index: int) -> TensorSpec:
+def _tensor(sub: _FlatTable, index: int) -> TensorSpec:
     tensors = sub.tables(0)
     t = tensors[index]
     dtype = _TFLITE_TYPES.get(t.scalar(1, "b", 0), f"type{t.scalar(1, 'b', 0)}")

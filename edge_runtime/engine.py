@@ -99,8 +99,8 @@ class RawUnits:
 
 
 @dataclass
-class DeviceStats:
-    """Counters of one device's stream. Never per class: they would reveal what the wearer did."""
+class StreamStats:
+    """Counters of one device's sample stream through the engine. Never per class: they would reveal what the wearer did."""
 
     batches: int = 0
     batches_malformed: int = 0  # wrong shapes: the whole batch is dropped
@@ -241,7 +241,7 @@ class _Device:
         self.times = np.zeros(0, dtype=np.float64)
         self.next = 0  # buffer index where the next window starts (past the end when stride > window)
         self.seq = 0
-        self.stats = DeviceStats()
+        self.stats = StreamStats()
 
     def restart_window(self) -> None:
         self.values = self.values[:0]

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_runtime.bundle import shipped_bundles
 from edge_runtime.commands.demo import DEFAULT_BUNDLE
-from edge_runtime.gateway.judges import load_judges
+from edge_runtime.demo_judges import load_judges
 from edge_runtime.recording import load_samples
 from edge_runtime.sinks.envelope import Envelope
 from mqtt_broker import mosquitto, mqtt_subscriber  # noqa: F401  (fixtures)

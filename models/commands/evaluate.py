@@ -28,7 +28,7 @@ def run(args) -> int:
     bundles = [load_bundle_from_args(b, args, "edge-runtime evaluate") for b in args.bundle]  # first: fail fast
     from models.data import DataConfig, load_dataset
     from models.evaluation import evaluate, frontiers, label_only
-    from models.judges import Judges
+    from models.frozen_judges import Judges
     from models.measured import measured_figures
     from models.report import write
     from models.transforms import Identity, KerasRun, Noise, Resample
