@@ -22,8 +22,8 @@ import pytest
 from edge_runtime.sinks import binary
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
-from mqtt_broker import Subscriber, free_port, mosquitto  # noqa: F401  (fixture)
-from test_gateway_support import Daemon, gateway_files, metric, scrape
+from mqtt_broker import Subscriber, free_port
+from edge_runtime.gateway.testing import Daemon, gateway_files, metric, scrape
 
 
 class Wearable:

@@ -18,8 +18,10 @@ from edge_runtime.gateway.daemon import Gateway
 from edge_runtime.gateway.metrics import Counter, GatewayMetrics
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
-from test_gateway_support import REPO, Daemon, config_text, gateway_files, metric, scrape
-from test_sinks import collector, Collector  # noqa: F401  (fixture)
+from edge_runtime.gateway.testing import Daemon, config_text, gateway_files, metric, scrape
+from http_collector import Collector
+
+REPO = Path(__file__).resolve().parents[1]
 
 MINIMAL = {"bundle": "b", "devices": [{"id": "d1", "address": "AA:BB:CC:DD:EE:FF"}],
            "sinks": [{"type": "jsonl", "path": "-"}]}

@@ -9,7 +9,7 @@ import time
 from edge_runtime.gateway.config import load_config
 from edge_runtime.gateway.daemon import Gateway
 from edge_runtime.sinks.envelope import Envelope
-from test_gateway_support import config_text, gateway_files, metric, scrape
+from edge_runtime.gateway.testing import config_text, gateway_files, metric, scrape
 
 
 def test_emulated_wearables_stream_through_ble_to_jsonl(tmp_path):

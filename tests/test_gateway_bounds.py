@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from test_gateway_support import Daemon, config_text, gateway_files, metric, scrape
+from edge_runtime.gateway.testing import Daemon, config_text, gateway_files, metric, scrape
 
 from edge_runtime.gateway.systemd import Notifier
 

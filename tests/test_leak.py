@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from test_engine_support import make_bundle, model_bytes
+from edge_runtime.testing import make_bundle, model_bytes
 
 from edge_runtime.engine import Engine
 from edge_runtime.errors import BundleError

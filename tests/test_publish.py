@@ -24,7 +24,7 @@ from edge_runtime.bundle import load_bundle
 from edge_runtime.cli import main
 from edge_runtime.engine import Engine, stack_values
 from edge_runtime.recording import write_recording
-from test_engine_support import walking_raw
+from edge_runtime.synthetic import synthetic_raw
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -41,7 +41,7 @@ def parquet_dataset(root: Path, subjects: int = 3, trials: int = 2, n: int = 150
     """``root/sub_<s>/wlk_<k>.parquet``: synthetic recordings of slightly different lengths."""
     for s in range(1, subjects + 1):
         for k in range(trials):
-            t, raw = walking_raw(n + 37 * s + 11 * k, seed=seed + 10 * s + k)
+            t, raw = synthetic_raw(n + 37 * s + 11 * k, seed=seed + 10 * s + k)
             write_atomic(root / f"sub_{s}" / f"wlk_{k}.parquet", recording_parquet(t + 100.0 * k, raw))
     return root
 
@@ -117,7 +117,7 @@ def test_a_rerun_skips_finished_recordings_and_redoes_a_changed_one(tmp_path, ca
     assert transform(src, out) == 0
     assert "(0 transformed, 4 already done)" in capsys.readouterr().err
     assert tree(out) == first
-    t, raw = walking_raw(900, seed=99)  # one recording replaced by another session
+    t, raw = synthetic_raw(900, seed=99)  # one recording replaced by another session
     write_atomic(src / "sub_2" / "wlk_1.parquet", recording_parquet(t, raw))
     assert transform(src, out) == 0
     assert "(1 transformed, 3 already done)" in capsys.readouterr().err
@@ -206,7 +206,7 @@ def test_skipped_samples_are_counted_in_the_summary_and_the_datasheet(tmp_path, 
 def test_csv_recordings_and_a_glob(tmp_path):
     src = tmp_path / "lab"
     for k in range(2):
-        t, raw = walking_raw(700 + 50 * k, seed=k)
+        t, raw = synthetic_raw(700 + 50 * k, seed=k)
         (src / f"day{k}").mkdir(parents=True)
         write_recording(src / f"day{k}" / "session.csv", t, raw)
     parquet_dataset(src / "pq", subjects=1, trials=1)
@@ -305,7 +305,7 @@ def test_every_input_form_runs_on_an_existing_cluster(cluster, tmp_path, form):
     else:
         src = tmp_path / "csv"
         for k in range(3):
-            t, raw = walking_raw(600 + 40 * k, seed=k)
+            t, raw = synthetic_raw(600 + 40 * k, seed=k)
             (src / f"p{k}").mkdir(parents=True)
             write_recording(src / f"p{k}" / "s.csv", t, raw)
     assert transform(src, tmp_path / "one") == 0

@@ -14,7 +14,6 @@ import time
 import urllib.request
 
 import pytest
-from test_sinks import collector  # noqa: F401  (fixture)
 
 from edge_runtime.errors import UserError
 from edge_runtime.gateway import metrics as metrics_module

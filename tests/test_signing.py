@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import FIXTURES, make_bundle
 
 from edge_runtime.bundle import MANIFEST_NAME, SHIPPED_DIR, load_bundle, read_tflite_io, read_tflite_tensor_types, \
     shipped_bundles
@@ -25,9 +24,10 @@ from edge_runtime.cli import main
 from edge_runtime.errors import BundleError
 from edge_runtime.signing import SIGNATURE_FILE, SHIPPED_KEYS_DIR, Trust, default_trust, key_id, load_public_key, \
     sign_bundle, generate_key
-from edge_runtime.testing import sign_for_tests
+from edge_runtime.testing import make_bundle, sign_for_tests
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "engine"
 SHIPPED = shipped_bundles()
 needs_shipped = pytest.mark.skipif("motionsense-gender" not in SHIPPED, reason="motionsense-gender is not shipped")
 
