@@ -22,7 +22,7 @@ import signal
 import sqlite3
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -39,6 +39,10 @@ from edge_runtime.sinks.direct import DirectWriter
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
 from firmware_bridge.backoff import Backoff
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
+    from edge_runtime.engine import Engine
 
 log = logging.getLogger("edge_runtime.gateway")
 TELEMETRY_TIMEOUT_S = 2.0  # a scrape waits this long for the event loop to read the counters
@@ -83,7 +87,7 @@ def build_sink(cfg: SinkConfig, codecs: dict | None = None) -> Sink:
     return sink
 
 
-def load_engine(config: GatewayConfig):
+def load_engine(config: GatewayConfig) -> tuple[Bundle, Engine]:
     """The config's bundle, verified and signature-checked with its trust, and an engine for it
     (raises BundleError on any problem)."""
     from edge_runtime.engine import Engine
@@ -92,7 +96,7 @@ def load_engine(config: GatewayConfig):
     return bundle, Engine(bundle)
 
 
-def load_engine_quietly(config: GatewayConfig):
+def load_engine_quietly(config: GatewayConfig) -> tuple[Bundle, Engine]:
     """``load_engine`` without the LiteRT runtime's INFO line on stderr (for screens meant for people)."""
     from edge_runtime.interpreter import native_stderr_silenced
 
@@ -106,7 +110,7 @@ class Gateway:
         config: GatewayConfig,
         config_path: str | None = None,
         notifier: Notifier | None = None,
-        engine_factory: Callable[[GatewayConfig], tuple[object, object]] = load_engine,
+        engine_factory: Callable[[GatewayConfig], tuple[Bundle, Engine]] = load_engine,
         overrides: Callable[[GatewayConfig], GatewayConfig] = lambda c: c,
     ):
         self.config = config

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.publish.task import SKIPPED_SAMPLES, Options
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 JSON_NAME, MD_NAME = "DATASET.json", "DATASET.md"
 
 
-def signer_of(bundle: Any) -> str | None:
+def signer_of(bundle: Bundle) -> str | None:
     """Who signed the bundle, where bundles carry a signature (else ``None``)."""
     for attr in ("signer", "signed_by"):
         value = getattr(bundle, attr, None)
@@ -29,7 +32,7 @@ def signer_of(bundle: Any) -> str | None:
     return None
 
 
-def build(bundle: Any, options: Options, description: str, finished: list[dict],
+def build(bundle: Bundle, options: Options, description: str, finished: list[dict],
           failed: list[tuple[str, str]], short: list[tuple[str, str]] = ()) -> dict[str, Any]:
     m = bundle.manifest
     acts = m.get("activities", {})
@@ -128,7 +131,7 @@ def markdown(sheet: dict[str, Any]) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
-def write(root: Path, bundle: Any, options: Options, description: str, finished: list[dict],
+def write(root: Path, bundle: Bundle, options: Options, description: str, finished: list[dict],
           failed: list[tuple[str, str]], short: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from edge_runtime.publish.task import write_atomic
 

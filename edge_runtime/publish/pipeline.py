@@ -22,12 +22,15 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from edge_runtime.errors import UserError
 from edge_runtime.publish import datasheet
 from edge_runtime.publish.sources import Source, discover
 from edge_runtime.publish.task import PARTIAL_MARK, SKIPPED_SAMPLES, Options, finished, run_task, skipped_samples_text
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 STATE_DIR = ".edge-runtime"
 RUN_FILE = "run.json"
@@ -67,7 +70,7 @@ class Summary:
         return text + (f"\n{self.out}: {skipped}" if skipped else "")
 
 
-def fingerprint(bundle: Any, options: Options, description: str) -> dict[str, Any]:
+def fingerprint(bundle: Bundle, options: Options, description: str) -> dict[str, Any]:
     """What makes two runs the same run (same bundle files, same options, same input)."""
     return {"bundle": bundle.id, "version": bundle.version,
             "model_sha256": bundle.manifest["files"][bundle.manifest["model"]["file"]],
@@ -77,7 +80,7 @@ def fingerprint(bundle: Any, options: Options, description: str) -> dict[str, An
 def publish(
     src: str | os.PathLike,
     dst: str | os.PathLike,
-    bundle: Any,
+    bundle: Bundle,
     options: Options = Options(),
     *,
     workers: int | None = None,

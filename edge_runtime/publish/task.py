@@ -16,10 +16,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.errors import DataError, UserError
 from edge_runtime.publish.sources import Source
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 CHUNK_SAMPLES = 4096  # samples per engine push; fixed, so every process streams a recording alike
 PARTIAL_MARK = ".partial-"
@@ -75,7 +78,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-def transform_recording(bundle: Any, interpreter: Any, source: Source, options: Options) -> tuple[bytes, dict]:
+def transform_recording(bundle: Bundle, interpreter: Any, source: Source, options: Options) -> tuple[bytes, dict]:
     """The transformed recording's bytes (the source's format) and its counts; raises on bad input."""
     from edge_runtime.engine import Engine
     from edge_runtime.publish import formats, sources
@@ -118,7 +121,7 @@ def finished(source: Source, out_root: str, expect: dict | None) -> bool:
         return False  # unreadable now: the task will say why
 
 
-def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, options: Options,
+def run_task(bundle: Bundle, interpreter: Any, source: Source, out_root: str, options: Options,
              expect: dict | None = None) -> dict:
     """Transform ``source`` into ``out_root`` unless ``expect`` (its ledger entry) shows it is done.
 
