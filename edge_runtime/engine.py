@@ -7,7 +7,7 @@ goes through
     units -> the bundle's features (e.g. magnitudes) -> resampling to the bundle's rate
           -> a window every ``stride`` grid samples -> the bundle's fused transform -> a record
 
-and comes out as :class:`~edge_runtime.record.TransformedWindow` records. The engine never emits
+and comes out as :class:`~edge_runtime.transformed_window.TransformedWindow` records. The engine never emits
 anything but a model output: a window whose transform fails for any reason (the interpreter raises,
 the output has the wrong shape, holds NaN/inf, or is the input itself) is dropped and counted per
 device with its reason, and nothing of it leaves. Records look alike whatever the model did: same
@@ -37,7 +37,7 @@ import numpy as np
 from edge_runtime.context import context_window
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.resample import DEFAULT_MAX_GAP_S, Resampler
 
 if TYPE_CHECKING:  # loaded lazily at run time (verification pulls in cryptography)

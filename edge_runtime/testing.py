@@ -128,7 +128,7 @@ def numbered_window(device: str, seq: int):
     """A transformed mag2 window of 128 samples whose every value is ``seq``."""
     import numpy as np
 
-    from edge_runtime.record import TransformedWindow
+    from edge_runtime.transformed_window import TransformedWindow
 
     values = np.full((128, 2), seq, dtype=np.float32)
     return TransformedWindow(device, seq, seq * 2.56, 50.0, ("gyro_magnitude", "acc_magnitude"), ("rad/s", "g"),

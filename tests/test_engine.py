@@ -16,7 +16,7 @@ from edge_runtime.synthetic import synthetic_raw
 from edge_runtime.engine import Engine, GuardedTransform, RawUnits, stack_values, transform_windows
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import WindowInterpreter
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ pytest.importorskip("pyarrow")
 
 from edge_runtime.bundle import load_bundle, output_quantization  # noqa: E402
 from edge_runtime.errors import UserError  # noqa: E402
-from edge_runtime.record import TransformedWindow  # noqa: E402
+from edge_runtime.transformed_window import TransformedWindow  # noqa: E402
 from edge_runtime.sinks.base import SinkUnavailable  # noqa: E402
 from edge_runtime.sinks import binary  # noqa: E402
 from edge_runtime.sinks.binary import codec_for  # noqa: E402

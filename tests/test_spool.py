@@ -98,7 +98,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from edge_runtime.record import TransformedWindow
+    from edge_runtime.transformed_window import TransformedWindow
     from edge_runtime.sinks.envelope import Envelope
     from edge_runtime.spool import Spool, SpoolBound
 

@@ -33,7 +33,7 @@ from edge_runtime.gateway.logs import set_level
 from edge_runtime.gateway.metrics import DeviceTelemetry, GatewayMetrics, MetricsServer, SinkTelemetry, Telemetry
 from edge_runtime.gateway.sources import DeviceSource, ReplaySource, SourceCounters
 from edge_runtime.gateway.systemd import Notifier
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.direct import DirectWriter
 from edge_runtime.sinks.envelope import Envelope
