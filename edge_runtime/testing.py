@@ -156,3 +156,22 @@ def wait_until(condition, timeout: float = 120.0, interval: float = 0.05, what=l
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached in {timeout:g} s" + (f": {what()}" if what() else ""))
         time.sleep(interval)
+
+
+async def async_wait_until(condition, timeout: float = 120.0, interval: float = 0.05, what=lambda: ""):
+    """``wait_until`` inside an event loop: the loop keeps running while it polls; ``condition`` may
+    be a coroutine function."""
+    import asyncio
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached in {timeout:g} s" + (f": {what()}" if what() else ""))
+        await asyncio.sleep(interval)

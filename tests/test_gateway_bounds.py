@@ -8,9 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from edge_runtime.gateway.testing import Daemon, config_text, gateway_files, metric, scrape
-
 from edge_runtime.gateway.systemd import Notifier
+from edge_runtime.gateway.testing import Daemon, config_text, gateway_files, metric, scrape
+from edge_runtime.testing import wait_until
 
 SOAK_S = 12.0  # after the bounds are reached
 
@@ -31,21 +31,17 @@ def test_a_blocked_stdout_sink_holds_rss_flat_and_shutdown_honours_the_drain_tim
     daemon = Daemon(tmp_path / "gw.toml", stdout=subprocess.PIPE).start()  # stdout is never read: it blocks
     try:
         port = daemon.metrics_port()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # ~60 windows/s: the pipe, the queue, then pending fill up
+        def bounds_reached():  # ~60 windows/s: the pipe, the queue, then pending fill up
             m = scrape(port)
-            if metric(m, "edge_sink_backpressure_total", sink="stdout") and (
-                    metric(m, "edge_pending_dropped_total", device="dev0")
-                    or metric(m, "edge_pending_dropped_total", device="dev1")):
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError("the bounds were never reached:\n" + scrape(port))
+            return metric(m, "edge_sink_backpressure_total", sink="stdout") and (
+                metric(m, "edge_pending_dropped_total", device="dev0") or metric(m, "edge_pending_dropped_total", device="dev1"))
+        wait_until(bounds_reached, interval=0.5, what=lambda: "the bounds were never reached:\n" + scrape(port))
         daemon.wait_log("local sink is not keeping up; its queue is full, so accepting new windows waits "
                         "(back-pressure)")
         daemon.wait_log("pending windows bound reached (acceptance is held up); new windows are dropped")
-        time.sleep(1.0)
-        samples = []
+        reached = metric(scrape(port), "edge_windows_total", device="dev0")
+        wait_until(lambda: metric(scrape(port), "edge_windows_total", device="dev0") > reached + 10)  # still producing
+        samples = []  # the soak itself samples RSS over time: a measurement, not a wait
         windows_before = metric(scrape(port), "edge_windows_total", device="dev0")
         start = time.monotonic()
         while time.monotonic() - start < SOAK_S:
