@@ -15,6 +15,7 @@ from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.sinks.http import HttpSettings, HttpSink
 from edge_runtime.sinks.jsonl import JsonlSink
 from edge_runtime.spool import Spool
+from edge_runtime.testing import async_wait_until
 from edge_runtime.testing import numbered_envelopes as envs
 from http_collector import Collector
 
@@ -81,13 +82,10 @@ def test_forwarder_holds_records_while_server_fails_then_delivers_in_order(tmp_p
             spool.put(["http"], [e])
             fwd.wake()
             await asyncio.sleep(0.002)
-        await asyncio.sleep(0.3)
-        assert collector.ids() == [] and spool.stats("http").records == 60 and fwd.failures > 0
+        await async_wait_until(lambda: fwd.failures >= 2)  # it tried, failed and backed off, more than once
+        assert collector.ids() == [] and spool.stats("http").records == 60
         collector.fail_with = None
-        for _ in range(200):
-            if spool.stats("http").records == 0:
-                break
-            await asyncio.sleep(0.05)
+        await async_wait_until(lambda: spool.stats("http").records == 0)
         await fwd.stop()
 
     asyncio.run(go())
