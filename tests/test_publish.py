@@ -147,7 +147,7 @@ def test_a_bad_recording_is_reported_and_the_others_are_published(tmp_path, caps
 
 def test_a_recording_shorter_than_one_window_is_reported_not_published_and_not_a_failure(tmp_path, capsys):
     src = parquet_dataset(tmp_path / "src", subjects=1)
-    t, raw = walking_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
+    t, raw = synthetic_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
     write_recording(src / "sub_1" / "short.csv", t, raw)
     out = tmp_path / "out.zip"
     assert transform(src, out) == 0  # nothing to publish for it, so nothing failed: the zip is packed
@@ -179,7 +179,7 @@ def test_skipped_samples_are_counted_in_the_summary_and_the_datasheet(tmp_path, 
     bundle = load_bundle(BUNDLE)
     want = {"samples_in": 0, "samples_invalid": 0, "samples_out_of_order": 0, "restarts": 0}
     for k in range(2):
-        t, raw = walking_raw(1500, seed=k)
+        t, raw = synthetic_raw(1500, seed=k)
         raw[200 + k, 1], raw[400, 4] = np.nan, np.nan
         t[700:703] = t[699]  # three samples at the time of the one before (the reader refuses time going back)
         t[1000:] += 3.0  # a gap longer than --max-gap

@@ -35,7 +35,7 @@ class TooShort(DataError):
     """A recording gives no whole window: there is nothing transformed to write for it."""
 
 
-def too_short(where: Any, t: Any, bundle: Any) -> TooShort:
+def too_short(where: Any, t: Any, bundle: Bundle) -> TooShort:
     span = float(t[-1] - t[0]) if len(t) else 0.0
     return TooShort(f"{where}: {len(t)} samples ({span:.2f} s) give no whole window: bundle {bundle.id} needs "
                     f"{bundle.window} samples at {bundle.sample_rate:g} Hz ({bundle.window / bundle.sample_rate:g} s) "
