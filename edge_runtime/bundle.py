@@ -31,7 +31,8 @@ import numpy as np
 
 from edge_runtime.errors import BundleError
 from edge_runtime.features import FEATURE_SETS, FeatureSet
-from edge_runtime.signing import SIGNATURE_FILE, Signer, Trust, default_trust, verify_signature
+from edge_runtime.signing import (SIGNATURE_FILE, UNSIGNED_WARNING, Signer, Trust, default_trust, trust_from_args,
+                                  verify_signature)
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -288,6 +289,17 @@ def load_bundle(name_or_path: str | Path, trust: Trust | None = None,
     data = read_manifest_bytes(path)
     signer = verify_signature(path, data, default_trust() if trust is None else trust)
     return Bundle(path=path, manifest=verify_contents(path, data), signer=signer)
+
+
+def load_bundle_from_args(ref, args, prog: str):
+    """Bundle ``ref`` verified against the trust that ``args`` (:func:`add_trust_arguments`) asks for;
+    an unsigned one let through by ``--allow-unsigned`` is said on stderr, prefixed with ``prog``."""
+    import sys
+
+    bundle = load_bundle(ref, trust=trust_from_args(args))
+    if bundle.signer.key_id is None:
+        print(f"{prog}: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
+    return bundle
 
 
 def verify_contents(path: Path, manifest_bytes: bytes) -> dict[str, Any]:

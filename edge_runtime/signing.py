@@ -257,18 +257,5 @@ def trust_from_args(args) -> Trust:
     return default_trust(getattr(args, "trust", ()) or (), allow_unsigned=getattr(args, "allow_unsigned", False))
 
 
-def load_bundle_from_args(ref, args, prog: str):
-    """Bundle ``ref`` verified against the trust that ``args`` (:func:`add_trust_arguments`) asks for;
-    an unsigned one let through by ``--allow-unsigned`` is said on stderr, prefixed with ``prog``."""
-    import sys
-
-    from edge_runtime.bundle import load_bundle  # (bundle.py imports this module)
-
-    bundle = load_bundle(ref, trust=trust_from_args(args))
-    if bundle.signer.key_id is None:
-        print(f"{prog}: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
-    return bundle
-
-
 UNSIGNED_WARNING = ("WARNING: bundle {bundle} is UNSIGNED and was accepted only because of --allow-unsigned: "
                     "nothing vouches for what its model does with the data (development only)")

@@ -101,7 +101,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_runtime.signing import load_bundle_from_args
+    from edge_runtime.bundle import load_bundle_from_args
 
     loaded = [load_bundle_from_args(b, args, "edge-runtime benchmark") for b in args.bundle or ["motionsense-gender"]]
     if args.uplink:

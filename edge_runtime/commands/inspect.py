@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_runtime.signing import load_bundle_from_args
+    from edge_runtime.bundle import load_bundle_from_args
 
     bundle = load_bundle_from_args(args.bundle, args, "edge-runtime inspect")
     if args.json:

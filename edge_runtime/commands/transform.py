@@ -59,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_runtime.errors import DataError, UserError
-    from edge_runtime.signing import load_bundle_from_args
+    from edge_runtime.bundle import load_bundle_from_args
 
     from edge_runtime.publish.sources import is_glob
 

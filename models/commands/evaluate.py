@@ -23,7 +23,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from edge_runtime.signing import load_bundle_from_args
+    from edge_runtime.bundle import load_bundle_from_args
 
     bundles = [load_bundle_from_args(b, args, "edge-runtime evaluate") for b in args.bundle]  # first: fail fast
     from models.data import DataConfig, load_dataset
