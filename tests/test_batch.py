@@ -85,7 +85,7 @@ def test_the_shipped_step_bundle_is_batched_window_by_window(bundles):
 
     shipped = bundles["shipped"]
     assert shipped.batch == "dynamic" and Engine(shipped).interpreter_batches
-    t, raw = walking_raw(128 * 30 + 55, seed=4)
+    t, raw = synthetic_raw(128 * 30 + 55, seed=4)
     raw[2000:2004] = np.nan  # invalid samples on the way, as a device sends them
     want, want_totals = _records(shipped, t, raw, 4096, interpreter=one_window(shipped))
     got, totals = _records(shipped, t, raw, 4096)
