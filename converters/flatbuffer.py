@@ -41,7 +41,7 @@ def write_model(model: Any) -> bytes:
             builder.StartVector(1, len(payload), BUFFER_ALIGNMENT)
             builder.head = builder.head - len(payload)
             builder.Bytes[builder.head:builder.head + len(payload)] = payload
-            data = builder.EndVector(len(payload))
+            data = builder.EndVector()  # flatbuffers >= 2 counts the elements itself (numElems is deprecated)
             schema.BufferStart(builder)
             schema.BufferAddData(builder, data)
             schema.BufferAddOffset(builder, self.offset)

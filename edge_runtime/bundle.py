@@ -31,7 +31,8 @@ import numpy as np
 
 from edge_runtime.errors import BundleError
 from edge_runtime.features import FEATURE_SETS, FeatureSet
-from edge_runtime.signing import SIGNATURE_FILE, Signer, Trust, default_trust, verify_signature
+from edge_runtime.signing import (SIGNATURE_FILE, UNSIGNED_WARNING, Signer, Trust, default_trust, trust_from_args,
+                                  verify_signature)
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -290,6 +291,17 @@ def load_bundle(name_or_path: str | Path, trust: Trust | None = None,
     return Bundle(path=path, manifest=verify_contents(path, data), signer=signer)
 
 
+def load_bundle_from_args(ref, args, prog: str):
+    """Bundle ``ref`` verified against the trust that ``args`` (:func:`add_trust_arguments`) asks for;
+    an unsigned one let through by ``--allow-unsigned`` is said on stderr, prefixed with ``prog``."""
+    import sys
+
+    bundle = load_bundle(ref, trust=trust_from_args(args))
+    if bundle.signer.key_id is None:
+        print(f"{prog}: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
+    return bundle
+
+
 def verify_contents(path: Path, manifest_bytes: bytes) -> dict[str, Any]:
     """Everything but the signature: the manifest, every file's checksum, the model's flatbuffer.
     (``edge-runtime sign`` checks this before signing; everything else goes through :func:`load_bundle`.)"""
@@ -500,7 +512,7 @@ _TFLITE_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64",
                  7: "int16", 9: "int8", 10: "float64"}
 
 
-class _Table:
+class _FlatTable:
     """One flatbuffer table: fields are read by their index in the schema."""
 
     def __init__(self, buf: bytes, pos: int):
@@ -541,26 +553,26 @@ class _Table:
         p = self._field(index)
         return self.bytes(index).decode("utf-8") if p else None
 
-    def tables(self, index: int) -> list["_Table"]:
+    def tables(self, index: int) -> list["_FlatTable"]:
         start, n = self._vector(index)
         out = []
         for i in range(n):
             e = start + 4 * i
-            out.append(_Table(self.buf, e + struct.unpack_from("<I", self.buf, e)[0]))
+            out.append(_FlatTable(self.buf, e + struct.unpack_from("<I", self.buf, e)[0]))
         return out
 
-    def table(self, index: int) -> "_Table | None":
+    def table(self, index: int) -> "_FlatTable | None":
         p = self._field(index)
-        return _Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]) if p else None
+        return _FlatTable(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]) if p else None
 
 
-def _model_table(data: bytes) -> _Table:
+def _model_table(data: bytes) -> _FlatTable:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ValueError("missing the TFL3 file identifier")
-    return _Table(data, struct.unpack_from("<I", data, 0)[0])
+    return _FlatTable(data, struct.unpack_from("<I", data, 0)[0])
 
 
-def _tensor(sub: _Table, index: int) -> TensorSpec:
+def _tensor(sub: _FlatTable, index: int) -> TensorSpec:
     tensors = sub.tables(0)
     t = tensors[index]
     dtype = _TFLITE_TYPES.get(t.scalar(1, "b", 0), f"type{t.scalar(1, 'b', 0)}")

@@ -7,7 +7,7 @@ goes through
     units -> the bundle's features (e.g. magnitudes) -> resampling to the bundle's rate
           -> a window every ``stride`` grid samples -> the bundle's fused transform -> a record
 
-and comes out as :class:`~edge_runtime.record.TransformedWindow` records. The engine never emits
+and comes out as :class:`~edge_runtime.transformed_window.TransformedWindow` records. The engine never emits
 anything but a model output: a window whose transform fails for any reason (the interpreter raises,
 the output has the wrong shape, holds NaN/inf, or is the input itself) is dropped and counted per
 device with its reason, and nothing of it leaves. Records look alike whatever the model did: same
@@ -17,10 +17,8 @@ A bundle may declare context (``before``/``after`` samples around each window, e
 a window is then released once its look-ahead has arrived, the stream's edges are mirrored, and
 ``engine.flush(device_id)`` releases the last windows when a stream ends (disconnect, end of a recording).
 
-Consumers: ``Engine(bundle).push(device_id, t, raw)`` returns the windows that batch completed;
-``engine.stream(batches)`` / ``engine.pump(batches, sink)`` consume an async iterator of
-``(device_id, t[n], raw[n, 6])`` batches (the BLE ingestion stream); ``engine.stats()`` gives the
-per-device counters. :func:`transform_windows` transforms ready-made windows in bulk (the offline
+Consumers: ``Engine(bundle).push(device_id, t, raw)`` returns the windows that batch completed
+(the gateway pushes each ingested batch); ``engine.stats()`` gives the per-device counters. :func:`transform_windows` transforms ready-made windows in bulk (the offline
 transform and the deployed-path evaluation) through the same fail-closed guard.
 
 An engine is not thread-safe: use it from one thread (or one event loop).
@@ -28,19 +26,24 @@ An engine is not thread-safe: use it from one thread (or one event loop).
 
 from __future__ import annotations
 
-import inspect
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 import numpy as np
 
 from edge_runtime.context import context_window
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.resample import DEFAULT_MAX_GAP_S, Resampler
+
+if TYPE_CHECKING:  # loaded lazily at run time (verification pulls in cryptography)
+    from edge_runtime.bundle import Bundle
+
+BundleRef = Union["Bundle", str, os.PathLike]  # a loaded bundle, a shipped bundle's name, or a folder
 
 STANDARD_GRAVITY = 9.80665  # m/s^2 per g
 
@@ -99,8 +102,8 @@ class RawUnits:
 
 
 @dataclass
-class DeviceStats:
-    """Counters of one device's stream. Never per class: they would reveal what the wearer did."""
+class StreamStats:
+    """Counters of one device's sample stream through the engine. Never per class: they would reveal what the wearer did."""
 
     batches: int = 0
     batches_malformed: int = 0  # wrong shapes: the whole batch is dropped
@@ -220,13 +223,13 @@ class GuardedTransform:
         return ys, reasons
 
 
-def _load(bundle: Any) -> Any:
+def _load(bundle: BundleRef) -> Bundle:
     from edge_runtime.bundle import Bundle, load_bundle
 
     return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
 
 
-def _interpreter_for(bundle: Any, backend: str | None, num_threads: int) -> WindowInterpreter:
+def _interpreter_for(bundle: Bundle, backend: str | None, num_threads: int) -> WindowInterpreter:
     return TFLiteInterpreter.from_bundle(bundle, backend=backend, num_threads=num_threads)
 
 
@@ -241,7 +244,7 @@ class _Device:
         self.times = np.zeros(0, dtype=np.float64)
         self.next = 0  # buffer index where the next window starts (past the end when stride > window)
         self.seq = 0
-        self.stats = DeviceStats()
+        self.stats = StreamStats()
 
     def restart_window(self) -> None:
         self.values = self.values[:0]
@@ -254,7 +257,7 @@ class Engine:
 
     def __init__(
         self,
-        bundle: Any,
+        bundle: BundleRef,
         *,
         stride: int | None = None,
         units: RawUnits | tuple[str, str] | str | None = None,
@@ -276,7 +279,7 @@ class Engine:
         self._retired: dict[str, int] = {}
         self._use(_load(bundle), interpreter)
 
-    def _use(self, bundle: Any, interpreter: WindowInterpreter | None) -> None:
+    def _use(self, bundle: Bundle, interpreter: WindowInterpreter | None) -> None:
         interp = interpreter or _interpreter_for(bundle, self._backend, self._num_threads)
         guard = GuardedTransform(interp, bundle.window, bundle.n_channels, bundle.context_before, bundle.context_after)
         self.bundle = bundle
@@ -293,7 +296,7 @@ class Engine:
     def interpreter(self) -> WindowInterpreter:
         return self.guard.interpreter
 
-    def replace_bundle(self, bundle: Any, interpreter: WindowInterpreter | None = None) -> None:
+    def replace_bundle(self, bundle: BundleRef, interpreter: WindowInterpreter | None = None) -> None:
         """Switch to another bundle (a reload). Sequence numbers and counters carry on; partial
         windows restart unless rate, window and channels are unchanged. A bundle that fails to load
         raises and leaves the current one in place."""
@@ -471,35 +474,6 @@ class Engine:
         dev.stats.windows_emitted += 1
         return record
 
-    # -- async consumers ----------------------------------------------------------------------
-
-    async def stream(self, batches: AsyncIterable[Any]) -> AsyncIterator[TransformedWindow]:
-        """Transformed windows from an async iterator of ``(device_id, t[n], raw[n, 6])`` batches.
-
-        A batch may also be an object with ``device_id``, ``t`` and ``raw`` (or ``samples``) attributes.
-        """
-        async for batch in batches:
-            device_id, t, raw = unpack_batch(batch)
-            for record in self.push(device_id, t, raw):
-                yield record
-        for device_id in self.devices():  # the stream ended: its last windows leave too
-            for record in self.flush(device_id):
-                yield record
-
-    async def pump(
-        self,
-        batches: AsyncIterable[Any],
-        sink: Callable[[TransformedWindow], Awaitable[None] | None],
-    ) -> int:
-        """Feed every window of ``batches`` to ``sink`` (sync or async); return how many were sent."""
-        sent = 0
-        async for record in self.stream(batches):
-            result = sink(record)
-            if inspect.isawaitable(result):
-                await result
-            sent += 1
-        return sent
-
 
 def with_context(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
     """A bare window ``[window, c]`` gets its context mirrored; anything else is passed as it is
@@ -513,21 +487,12 @@ def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
 
 
-def unpack_batch(batch: Any) -> tuple[str, Any, Any]:
-    if isinstance(batch, tuple) and len(batch) == 3:
-        return batch
-    raw = getattr(batch, "raw", None)
-    if raw is None:
-        raw = getattr(batch, "samples")
-    return batch.device_id, batch.t, raw
-
-
 # --------------------------------------------------------------------------------------------
 # Bulk: ready-made windows (offline transform, deployed-path evaluation)
 
 
 def transform_windows(
-    bundle: Any,
+    bundle: BundleRef,
     windows: np.ndarray,
     *,
     out: np.ndarray | None = None,

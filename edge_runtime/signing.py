@@ -242,11 +242,13 @@ def verify_signature(folder: Path, manifest: bytes, trust: Trust) -> Signer:
 # Command-line options shared by the commands that load bundles
 
 
-def add_trust_arguments(parser) -> None:
+def add_trust_arguments(parser, keys_also: str = "") -> None:
+    """``--trust KEY.pub`` (repeatable) and ``--allow-unsigned``: the one definition every command that
+    loads bundles uses (``keys_also``: where else the command takes trusted keys from, for the help)."""
     parser.add_argument("--trust", action="append", default=[], metavar="KEY.pub",
                         help="also trust bundles signed by this public key (a .pub file, or a folder of them); "
                              "repeatable. Always trusted: the project key shipped in the package and "
-                             f"${KEYS_DIR_ENV} (default {DEFAULT_KEYS_DIR})")
+                             f"${KEYS_DIR_ENV} (default {DEFAULT_KEYS_DIR}){keys_also}")
     parser.add_argument("--allow-unsigned", action="store_true",
                         help="accept unsigned bundles (development only: said loudly on stderr)")
 

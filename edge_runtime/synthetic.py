@@ -4,7 +4,8 @@ plausible walking-like signal serves every timing (the engine benchmark, the pub
 from __future__ import annotations
 
 
-def synthetic_raw(n: int, rate: float, seed: int = 0):
+def synthetic_raw(n: int, rate: float = 50.0, seed: int = 0):
+    """``t[n]``, ``raw[n, 6]``: a plausible pocket IMU signal (g with gravity, rad/s) at ``rate`` Hz."""
     import numpy as np
 
     rng = np.random.default_rng(seed)

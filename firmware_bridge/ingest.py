@@ -87,7 +87,9 @@ class BleakOptions:
 
 
 @dataclass
-class DeviceStats:
+class LinkStats:
+    """Counters of one device's BLE link and frame stream (the engine counts windows in its own ``StreamStats``)."""
+
     address: str = ""
     profile: str = ""
     description: str = ""
@@ -152,7 +154,7 @@ class FrameIngest:
     for reordering. Counters in ``stats`` are live, so they are right whenever the session ends.
     """
 
-    def __init__(self, session: ProfileSession, stats: DeviceStats, window: int = 8, max_hold: float = 0.5):
+    def __init__(self, session: ProfileSession, stats: LinkStats, window: int = 8, max_hold: float = 0.5):
         self.session = session
         self.stats = stats
         self.tracker = SequenceTracker(window, max_hold)
@@ -202,7 +204,7 @@ class Ingestor:
         self.connect_timeout = connect_timeout
         self.reorder_window = reorder_window
         self.max_hold = max_hold
-        self.stats: dict[str, DeviceStats] = {}
+        self.stats: dict[str, LinkStats] = {}
         self.connected: set[str] = set()
         self._queue: asyncio.Queue[SampleBatch | None] = asyncio.Queue(maxsize=queue_size)
         self._sessions: dict[str, asyncio.Task] = {}  # address -> task
@@ -277,7 +279,7 @@ class Ingestor:
         from bleak.exc import BleakError
 
         address = device.address
-        stats = self.stats.setdefault(address, DeviceStats(address=address))
+        stats = self.stats.setdefault(address, LinkStats(address=address))
         device_id = target.device_id or address
         clock = self._clocks.setdefault(address, _DeviceClock())
         disconnected = asyncio.Event()
@@ -347,7 +349,7 @@ class Ingestor:
                 # (the same one comes back too, after its backoff)
                 del self._claims[claim]
 
-    def _emit(self, device_id: str, stats: DeviceStats, clock: _DeviceClock, fr: DecodedFrame, rate: float) -> None:
+    def _emit(self, device_id: str, stats: LinkStats, clock: _DeviceClock, fr: DecodedFrame, rate: float) -> None:
         now = time.monotonic()
         t = clock.map(fr.t, rate, now)
         raw = fr.raw

@@ -83,15 +83,11 @@ class SequenceTracker:
     def _skip_hole(self) -> list[Any]:
         nearest = min(self._buffer, key=self._dist)
         gap = self._dist(nearest)
-        self.counters.lost += gap
-        for i in range(gap):
-            self._remember((self.expected + i) % MOD, released=False)
+        self.counters.lost += gap  # the skipped numbers are not remembered: one turning up later is late, not a duplicate
         self.expected = nearest
         return self._release()
 
-    def _remember(self, seq: int, released: bool = True) -> None:
-        if not released:
-            return  # holes are "late" when they turn up, not duplicates
+    def _remember(self, seq: int) -> None:
         if len(self._recent) == self._recent.maxlen:
             self._recent_set.discard(self._recent[0])
         self._recent.append(seq)

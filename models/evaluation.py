@@ -12,7 +12,7 @@ import numpy as np
 from models.attackers import AttackConfig, run_attacks
 from models.classifiers import predict
 from models.data import MOVING, REQUIRED, Dataset
-from models.judges import Judges
+from models.frozen_judges import Judges
 from models.transforms import apply
 
 FIDELITY_WINDOWS = 400

@@ -44,7 +44,7 @@ def figures(stream: np.ndarray, fs: float, window: int, channels: tuple[str, ...
     minutes_per_window = window / fs / 60.0
     per_activity = None
     if tuple(channels) == MAG2 and full.any():
-        from edge_runtime.gateway.judges import load_judges
+        from edge_runtime.demo_judges import load_judges
 
         judge = load_judges(JUDGES)["activity"]
         picked = judge.predict(chunks[full])

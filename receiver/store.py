@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks.envelope import Envelope
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")  # as the gateway's config allows

@@ -1,7 +1,7 @@
 """A real mosquitto broker for tests: own config, free loopback port, stop/restart on the same port.
 
-Import the fixtures in a test module (``from mqtt_broker import mosquitto, mqtt_subscriber``); the
-tests skip with a clear reason when the mosquitto binary is absent (``apt-get install mosquitto``).
+The fixtures ``mosquitto`` and ``mqtt_subscriber`` are in ``conftest.py``; tests
+using them skip with a clear reason when the mosquitto binary is absent (``apt-get install mosquitto``).
 """
 
 from __future__ import annotations
@@ -144,19 +144,3 @@ class Subscriber:
 requires_mosquitto = pytest.mark.skipif(
     MOSQUITTO is None, reason="mosquitto binary not found (apt-get install mosquitto, or set $MOSQUITTO)"
 )
-
-
-@pytest.fixture
-def mosquitto(tmp_path):
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not found (apt-get install mosquitto, or set $MOSQUITTO)")
-    broker = Broker(tmp_path / "broker").start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def mqtt_subscriber(mosquitto):
-    sub = Subscriber(mosquitto.port)
-    yield sub
-    sub.close()

@@ -18,7 +18,10 @@ from edge_runtime.testing import sign_for_tests
 from edge_runtime.engine import Engine, stack_values, transform_windows
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter
-from test_engine_support import MAGIC_LIMIT, make_bundle, model_bytes, walking_raw
+from edge_runtime.testing import make_bundle, model_bytes
+from edge_runtime.synthetic import synthetic_raw
+
+MAGIC_LIMIT = 100.0  # acc magnitude above which the gather_oob / dynamic fixture models fail (fixtures/engine)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ CASES = [("conv", "conv16"), ("conv", "convdyn")]  # (one-window, batched)
 @pytest.mark.parametrize("ref,kind", CASES)
 @pytest.mark.parametrize("stride", [None, 10])
 def test_batched_engine_records_are_bit_identical_to_one_window(bundles, ref, kind, stride):
-    t, raw = walking_raw(128 * 40 + 55, seed=4)
+    t, raw = synthetic_raw(128 * 40 + 55, seed=4)
     raw[3000:3004] = np.nan  # invalid samples on the way, as a device sends them
     want, want_totals = _records(bundles[ref], t, raw, 4096, stride, interpreter=one_window(bundles[ref]))
     engine_check = Engine(bundles[kind])
@@ -65,7 +68,7 @@ def test_batched_engine_records_are_bit_identical_to_one_window(bundles, ref, ki
 
 @pytest.mark.parametrize("ref,kind", CASES)
 def test_batched_bulk_is_bit_identical_and_drops_a_bad_window_alone(bundles, ref, kind):
-    t, raw = walking_raw(128 * 75, seed=5)
+    t, raw = synthetic_raw(128 * 75, seed=5)
     x = bundles[ref].feature_set.from_raw(raw).reshape(75, 128, 2).astype(np.float32)
     x[9, 4, 1] = np.nan
     y1, ok1 = transform_windows(bundles[ref], x, interpreter=one_window(bundles[ref]))
@@ -82,7 +85,7 @@ def test_the_shipped_step_bundle_is_batched_window_by_window(bundles):
 
     shipped = bundles["shipped"]
     assert shipped.batch == "dynamic" and Engine(shipped).interpreter_batches
-    t, raw = walking_raw(128 * 30 + 55, seed=4)
+    t, raw = synthetic_raw(128 * 30 + 55, seed=4)
     raw[2000:2004] = np.nan  # invalid samples on the way, as a device sends them
     want, want_totals = _records(shipped, t, raw, 4096, interpreter=one_window(shipped))
     got, totals = _records(shipped, t, raw, 4096)
@@ -139,7 +142,7 @@ def test_a_window_the_model_fails_on_is_dropped_alone_in_a_batch(tmp_path, model
     """rowwise_oob raises at invoke (failing the whole batch), rowwise_nan returns NaN for that row,
     whenever an acc magnitude > 100 g: only that window may be dropped, with the one-window reason."""
     one, batched = _fixture_bundle(tmp_path, model, "dynamic")
-    t, raw = walking_raw(128 * 12, seed=6)
+    t, raw = synthetic_raw(128 * 12, seed=6)
     raw[128 * 5 + 17, 0] = 2 * MAGIC_LIMIT  # inside the 6th window
     ref, ref_totals = _records(one, t, raw, len(t))
     got, totals = _records(batched, t, raw, len(t))
@@ -154,7 +157,7 @@ def test_a_window_the_model_fails_on_is_dropped_alone_in_a_batch(tmp_path, model
                                           ("identity_mag2_w128", "drops_passthrough")])
 def test_batched_guard_drops_what_the_one_window_guard_drops(tmp_path, model, reason):
     one, batched = _fixture_bundle(tmp_path, model, "dynamic")
-    t, raw = walking_raw(128 * 9, seed=7)
+    t, raw = synthetic_raw(128 * 9, seed=7)
     got, totals = _records(batched, t, raw, len(t))
     ref, ref_totals = _records(one, t, raw, len(t))
     assert got == ref == [] and totals == ref_totals and totals[reason] == 9
@@ -166,7 +169,7 @@ def test_rebatch_handles_integer_io_and_other_shapes(tmp_path, model):
     one = make_bundle(tmp_path / "one", model, **kw)
     batched = rebatch_bundle(str(one.path), "dynamic", str(tmp_path / "b"), log=lambda m: None)
     n = one.window
-    t, raw = walking_raw(n * 70 + 3, seed=8)
+    t, raw = synthetic_raw(n * 70 + 3, seed=8)
     ref, _ = _records(one, t, raw, len(t))
     got, _ = _records(batched, t, raw, len(t))
     assert len(got) == 70 and stack_values(got).tobytes() == stack_values(ref).tobytes()
@@ -188,7 +191,7 @@ def test_a_model_with_context_is_batched_window_by_window(tmp_path):
     it hands the centre back, so the batched guard must drop every window as passthrough, as alone."""
     one = make_bundle(tmp_path / "c1", "centre_ctx_mag2_w32", context=(16, 16))
     batched = rebatch_bundle(str(one.path), "dynamic", str(tmp_path / "cb"), log=lambda m: None)
-    t, raw = walking_raw(32 * 20, seed=9)
+    t, raw = synthetic_raw(32 * 20, seed=9)
     engine = Engine(batched)
     got = engine.push("d", t, raw) + engine.flush("d")
     ref_engine = Engine(one)

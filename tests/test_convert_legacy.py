@@ -22,6 +22,7 @@ from edge_runtime.errors import UserError  # noqa: E402
 MINI = Path(__file__).parent / "fixtures" / "motionsense_mini"
 
 
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file:UserWarning")  # the legacy file on purpose
 @pytest.mark.parametrize("form, quantize, tol", [("json+h5", "float32", 1e-5), ("hdf5", "dynamic", 2e-2)])
 def test_keras2_model_becomes_a_normal_bundle(form, quantize, tol, tmp_path, capsys):
     source = keras2_model(tmp_path / "legacy", form=form)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import platform
@@ -11,12 +10,13 @@ import sys
 
 import numpy as np
 import pytest
-from test_engine_support import affine_mag2, make_bundle, walking_raw
+from edge_runtime.testing import make_bundle
+from edge_runtime.synthetic import synthetic_raw
 
 from edge_runtime.engine import Engine, GuardedTransform, RawUnits, stack_values, transform_windows
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import WindowInterpreter
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def push_in_batches(engine, device, t, raw, size):
     return out
 
 
-def test_windows_are_the_transform_of_non_overlapping_tiles(affine):
-    t, raw = walking_raw(1000)
+def test_windows_are_the_transform_of_non_overlapping_tiles(affine_mag2, affine):
+    t, raw = synthetic_raw(1000)
     t = t + 1000.0
     engine = Engine(affine)
     records = push_in_batches(engine, "left-wrist", t, raw, 7)
@@ -57,7 +57,7 @@ def test_windows_are_the_transform_of_non_overlapping_tiles(affine):
 
 
 def test_record_has_exactly_the_published_fields(affine):
-    t, raw = walking_raw(128)
+    t, raw = synthetic_raw(128)
     (r,) = Engine(affine).push("d", t, raw)
     assert set(json.loads(r.to_json())) == {
         "device_id", "seq", "start_time", "sample_rate", "channels", "units", "values", "bundle_id", "bundle_version"
@@ -65,8 +65,8 @@ def test_record_has_exactly_the_published_fields(affine):
 
 
 @pytest.mark.parametrize("stride", [1, 32, 100, 200])
-def test_stride(affine, stride):
-    t, raw = walking_raw(700)
+def test_stride(affine_mag2, affine, stride):
+    t, raw = synthetic_raw(700)
     records = push_in_batches(Engine(affine, stride=stride), "d", t, raw, 33)
     starts = [int(round(r.start_time * 50)) for r in records]
     assert starts == list(range(0, 700 - 128 + 1, stride))
@@ -82,7 +82,7 @@ def test_bundle_stride_can_be_asked_for(affine):
 
 
 def test_units_are_converted_at_the_edge(xyz6):
-    t, raw = walking_raw(96)
+    t, raw = synthetic_raw(96)
     ref = push_in_batches(Engine(xyz6), "d", t, raw, 10)
     si = raw.astype(np.float64) * np.array([9.80665] * 3 + [180 / math.pi] * 3)
     got = push_in_batches(Engine(xyz6, units=RawUnits("m/s^2", "deg/s")), "d", t, si, 10)
@@ -97,10 +97,10 @@ def test_units_are_converted_at_the_edge(xyz6):
         RawUnits("furlongs/s^2", "rad/s")
 
 
-def test_devices_are_independent(affine):
+def test_devices_are_independent(affine_mag2, affine):
     engine = Engine(affine)
-    ta, ra = walking_raw(600, seed=1)
-    tb, rb = walking_raw(600, seed=2)
+    ta, ra = synthetic_raw(600, seed=1)
+    tb, rb = synthetic_raw(600, seed=2)
     tb = tb + 55.5
     out = {"a": [], "b": []}
     for i in range(0, 600, 20):  # interleaved, as from one BLE gateway
@@ -117,7 +117,7 @@ def test_devices_are_independent(affine):
 
 
 def test_long_gap_discards_the_partial_window_and_restarts(affine):
-    t, raw = walking_raw(600)
+    t, raw = synthetic_raw(600)
     t = np.concatenate([t[:200], t[200:] + 10.0])  # 10 s silence after sample 200
     engine = Engine(affine)
     records = push_in_batches(engine, "d", t, raw, 25)
@@ -129,14 +129,14 @@ def test_long_gap_discards_the_partial_window_and_restarts(affine):
 
 
 def test_short_gap_is_bridged(affine):
-    t, raw = walking_raw(400)
+    t, raw = synthetic_raw(400)
     keep = np.r_[0:150, 160:400]  # 0.2 s of lost frames
     records = push_in_batches(Engine(affine), "d", t[keep], raw[keep], 16)
     assert [round(r.start_time * 50) for r in records] == [0, 128, 256]
 
 
 def test_jittery_timestamps_still_give_a_regular_cadence(affine):
-    t, raw = walking_raw(1300)
+    t, raw = synthetic_raw(1300)
     t = t + np.random.default_rng(3).uniform(-0.003, 0.003, t.shape)
     records = push_in_batches(Engine(affine), "d", t, raw, 10)
     assert len(records) == 10
@@ -149,41 +149,8 @@ def test_malformed_batches_are_counted_not_raised(affine):
     assert engine.push("d", [0.0], np.zeros((2, 6))) == []
     assert engine.push("d", [0.0], [["x"] * 6]) == []
     assert engine.stats()["d"]["batches_malformed"] == 3
-    t, raw = walking_raw(128)
+    t, raw = synthetic_raw(128)
     assert len(engine.push("d", t, raw)) == 1
-
-
-def test_async_stream_and_pump(affine):
-    t, raw = walking_raw(600)
-
-    async def batches():
-        for i in range(0, 600, 30):
-            yield ("dev", t[i:i + 30], raw[i:i + 30])
-            await asyncio.sleep(0)
-
-    class Batch:  # what an ingestion layer may hand over instead of a tuple
-        def __init__(self, device_id, t, samples):
-            self.device_id, self.t, self.samples = device_id, t, samples
-
-    async def objects():
-        for i in range(0, 600, 30):
-            yield Batch("dev", t[i:i + 30], raw[i:i + 30])
-
-    async def main():
-        streamed = [r async for r in Engine(affine).stream(batches())]
-        received = []
-
-        async def sink(record):
-            received.append(record)
-
-        sent = await Engine(affine).pump(objects(), sink)
-        return streamed, received, sent
-
-    streamed, received, sent = asyncio.run(main())
-    ref = push_in_batches(Engine(affine), "dev", t, raw, 600)
-    assert len(streamed) == len(received) == sent == len(ref) == 4
-    for a, b, c in zip(streamed, received, ref):
-        assert a.to_json() == b.to_json() == c.to_json()
 
 
 def test_int8_bundles_track_float(tmp_path):
@@ -191,7 +158,7 @@ def test_int8_bundles_track_float(tmp_path):
     i8 = make_bundle(tmp_path / "i", "conv_mag2_w128_int8", quantization="int8")
     i8io = make_bundle(tmp_path / "io", "conv_mag2_w128_int8io", quantization="int8")
     assert i8io.input.dtype == "int8"
-    t, raw = walking_raw(512)
+    t, raw = synthetic_raw(512)
     outs = [stack_values(Engine(b).push("d", t, raw)) for b in (f32, i8, i8io)]
     assert all(o.shape == (4, 128, 2) for o in outs)
     scale = np.abs(outs[0]).max()
@@ -200,7 +167,7 @@ def test_int8_bundles_track_float(tmp_path):
 
 
 def test_transform_windows_matches_streaming_and_masks_failures(affine, tmp_path):
-    t, raw = walking_raw(128 * 6)
+    t, raw = synthetic_raw(128 * 6)
     feats = affine.feature_set.from_raw(raw).reshape(6, 128, 2)
     values, ok = transform_windows(affine, feats, batch_size=4)
     assert ok.all()
@@ -219,7 +186,7 @@ def test_transform_windows_matches_streaming_and_masks_failures(affine, tmp_path
 def test_replace_bundle_keeps_sequence(affine, tmp_path):
     other = make_bundle(tmp_path / "o", "conv_mag2_w128", bundle_id="other", version="2")
     engine = Engine(affine)
-    t, raw = walking_raw(512)
+    t, raw = synthetic_raw(512)
     first = engine.push("d", t[:256], raw[:256])
     engine.replace_bundle(other)
     second = engine.push("d", t[256:], raw[256:])
@@ -255,15 +222,15 @@ def test_engine_never_imports_tensorflow(affine):
     assert out.stdout.strip().endswith("[]")
 
 
-def test_transform_window_for_own_windowing(affine):
+def test_transform_window_for_own_windowing(affine_mag2, affine):
     engine = Engine(affine)
-    feats = affine.feature_set.from_raw(walking_raw(256)[1])
+    feats = affine.feature_set.from_raw(synthetic_raw(256)[1])
     first = engine.transform_window("d", 10.0, feats[:128])
     np.testing.assert_allclose(first.values, affine_mag2(feats[:128]), atol=1e-6)
     bad = feats[128:].copy()
     bad[5, 0] = np.nan
     assert engine.transform_window("d", 12.56, bad) is None
-    t, raw = walking_raw(128)
+    t, raw = synthetic_raw(128)
     (pushed,) = engine.push("d", t + 20.0, raw)
     assert (first.seq, pushed.seq) == (0, 1)  # one sequence per device, whichever way windows came
     s = engine.stats()["d"]
@@ -277,7 +244,7 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=20), st.sampled_from([None, 10, 50]))
 def test_batching_never_changes_the_records(affine, sizes, stride):
-    t, raw = walking_raw(900, seed=4)
+    t, raw = synthetic_raw(900, seed=4)
     t = t + np.random.default_rng(5).uniform(-0.004, 0.004, t.shape)
     ref = Engine(affine, stride=stride).push("d", t, raw)
     engine, got, i = Engine(affine, stride=stride), [], 0
@@ -291,10 +258,10 @@ def test_batching_never_changes_the_records(affine, sizes, stride):
 def test_replace_bundle_with_another_shape_restarts_windows_keeps_counters(affine, tmp_path):
     six = make_bundle(tmp_path / "six", "affine_xyz6_w32", feature_set_name="xyz6", bundle_id="six")
     engine = Engine(affine)
-    t, raw = walking_raw(200)
+    t, raw = synthetic_raw(200)
     assert len(engine.push("d", t, raw)) == 1  # 72 samples left pending
     engine.replace_bundle(six)
-    t2, raw2 = walking_raw(64)
+    t2, raw2 = synthetic_raw(64)
     recs = engine.push("d", t2 + 4.0, raw2)
     assert [(r.seq, r.bundle_id, r.values.shape) for r in recs] == [(1, "six", (32, 6)), (2, "six", (32, 6))]
     assert recs[0].start_time == pytest.approx(4.0)  # the old partial window was not mixed in
@@ -304,7 +271,7 @@ def test_replace_bundle_with_another_shape_restarts_windows_keeps_counters(affin
 def test_resume_sequence(affine):
     engine = Engine(affine)
     engine.resume_sequence("d", 41)
-    t, raw = walking_raw(256)
+    t, raw = synthetic_raw(256)
     assert [r.seq for r in engine.push("d", t, raw)] == [41, 42]
 
 

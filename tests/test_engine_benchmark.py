@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from test_engine_support import make_bundle
+from edge_runtime.testing import make_bundle
 
 from edge_runtime.cli import main
 

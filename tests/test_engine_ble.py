@@ -1,6 +1,6 @@
 """The engine's async adapter on the real ingestion stream: an emulated wearable streams a real
 MotionSense clip over a real BLE stack (bumble, virtual link) to bleak-based ingestion, whose
-``SampleBatch`` stream goes straight into ``Engine.pump``. The windows must be those of the clip
+``SampleBatch`` stream goes straight into ``Engine.push``, as the gateway feeds it. The windows must be those of the clip
 itself, within the wire format's int16 quantization, and nothing but records reaches the sink."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import make_bundle
+from edge_runtime.testing import make_bundle
 
 from edge_runtime.engine import Engine, stack_values
 from edge_runtime.recording import load_samples
@@ -27,7 +27,7 @@ CLIP = Path(__file__).parent / "fixtures" / "motionsense_clip_jog9_sub1.csv"
 
 
 @pytest.mark.timeout(90)
-def test_engine_pumps_the_ble_ingestion_stream(tmp_path):
+def test_engine_transforms_the_ble_ingestion_stream(tmp_path):
     bundle = make_bundle(tmp_path / "b", "affine_mag2_w128")
     clip = load_samples(CLIP)
     expected_windows = len(clip) // bundle.window  # 400 samples -> 3 tiles
@@ -40,17 +40,18 @@ def test_engine_pumps_the_ble_ingestion_stream(tmp_path):
         async with EmulatedWearable(clip, radio=radio, name="EdgeA", speed=20):
             ingestor = Ingestor([DeviceTarget(name="EdgeA", device_id="wearer-1")], bleak=adapter.bleak_options())
             async with ingestor:
-                task = asyncio.create_task(engine.pump(ingestor.samples(), received.append))
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 60
-                while len(received) < expected_windows and loop.time() < deadline:
-                    await asyncio.sleep(0.05)
-            sent = await task
-        await adapter.close()
-        return engine, received, sent
+                async def consume():
+                    async for batch in ingestor.samples():
+                        received.extend(engine.push(batch.device_id, batch.t, batch.raw))
+                        if len(received) >= expected_windows:
+                            return
 
-    engine, received, sent = asyncio.run(main())
-    assert sent == len(received) == expected_windows
+                await asyncio.wait_for(consume(), timeout=60)  # a bound for a hang, not a pause: it returns on the event
+        await adapter.close()
+        return engine, received
+
+    engine, received = asyncio.run(main())
+    assert len(received) == expected_windows
     assert [r.seq for r in received] == list(range(expected_windows))
     assert {r.device_id for r in received} == {"wearer-1"}
     ref = Engine(bundle).push("ref", clip.t, clip.raw)

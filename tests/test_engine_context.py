@@ -10,7 +10,8 @@ from edge_runtime.context import context_window
 from edge_runtime.engine import Engine, transform_windows
 from edge_runtime.errors import BundleError
 from edge_runtime.features import feature_set
-from test_engine_support import make_bundle, walking_raw
+from edge_runtime.testing import make_bundle
+from edge_runtime.synthetic import synthetic_raw
 
 W, B, A = 32, 16, 16
 RATE = 50.0
@@ -29,7 +30,7 @@ def ctx_bundle(tmp_path):
 
 def test_every_window_of_a_stream_with_its_context(ctx_bundle):
     engine = Engine(ctx_bundle, stride=W)
-    t, raw = walking_raw(10 * W + 5)
+    t, raw = synthetic_raw(10 * W + 5)
     records = []
     for i in range(0, len(t), 7):  # small pushes: windows leave as their look-ahead arrives
         records += engine.push("d", t[i:i + 7], raw[i:i + 7])
@@ -44,7 +45,7 @@ def test_every_window_of_a_stream_with_its_context(ctx_bundle):
 
 def test_a_window_leaves_when_its_look_ahead_has_arrived(ctx_bundle):
     engine = Engine(ctx_bundle, stride=W)
-    t, raw = walking_raw(W + A)
+    t, raw = synthetic_raw(W + A)
     assert engine.push("d", t[:-1], raw[:-1]) == []
     (record,) = engine.push("d", t[-1:], raw[-1:])
     feats = feature_set("mag2").from_raw(raw)
@@ -53,7 +54,7 @@ def test_a_window_leaves_when_its_look_ahead_has_arrived(ctx_bundle):
 
 def test_overlapping_windows_and_records_alike(ctx_bundle):
     engine = Engine(ctx_bundle, stride=10)
-    t, raw = walking_raw(200)
+    t, raw = synthetic_raw(200)
     records = engine.push("d", t, raw) + engine.flush("d")
     assert len(records) == (200 - W) // 10 + 1
     assert {r.values.shape for r in records} == {(W, 2)}
@@ -62,7 +63,7 @@ def test_overlapping_windows_and_records_alike(ctx_bundle):
 
 def test_a_long_gap_flushes_the_old_timeline(ctx_bundle):
     engine = Engine(ctx_bundle, stride=W, max_gap=1.0)
-    t, raw = walking_raw(3 * W)
+    t, raw = synthetic_raw(3 * W)
     first = engine.push("d", t, raw)
     later = engine.push("d", t + 100.0, raw)  # a new timeline: the old one's last windows leave first
     assert len(first) + len(later) == 3 + 2
@@ -72,13 +73,13 @@ def test_a_long_gap_flushes_the_old_timeline(ctx_bundle):
 def test_passthrough_of_the_centre_is_dropped(tmp_path):
     bundle = make_bundle(tmp_path / "c", "centre_ctx_mag2_w32", context=(B, A))
     engine = Engine(bundle, stride=W)
-    t, raw = walking_raw(4 * W)
+    t, raw = synthetic_raw(4 * W)
     assert engine.push("d", t, raw) + engine.flush("d") == []
     assert engine.stats()["d"]["drops"]["passthrough"] == 4
 
 
 def test_bulk_windows_get_mirrored_context(ctx_bundle):
-    feats = feature_set("mag2").from_raw(walking_raw(3 * W)[1])
+    feats = feature_set("mag2").from_raw(synthetic_raw(3 * W)[1])
     windows = feats.reshape(3, W, 2)
     values, ok = transform_windows(ctx_bundle, windows)
     assert ok.all()

@@ -300,7 +300,7 @@ def test_faults_are_survived(tmp_path, faults):
     assert bad.size == 0, f"samples shifted or mixed at rows {bad[:5].tolist()} (by {shifts} samples)"
 
 
-def test_gateway_streams_from_emulated_verity_sense_end_to_end(tmp_path):
+def test_gateway_streams_from_emulated_verity_sense_end_to_end(affine_mag2, tmp_path):
     """edge-runtime demo --profile polar-verity: PMD at 52 Hz over BLE -> ingest -> resampled to the
     bundle's 50 Hz -> transform -> JSONL; the forwarded windows are the transform of the clip."""
     import subprocess
@@ -310,7 +310,7 @@ def test_gateway_streams_from_emulated_verity_sense_end_to_end(tmp_path):
     from edge_runtime.recording import load_samples
     from edge_runtime.sinks.envelope import Envelope
     from firmware_bridge.emulator import POLAR_CLOCK_START_NS
-    from test_engine_support import affine_mag2, make_bundle
+    from edge_runtime.testing import make_bundle
 
     bundle = make_bundle(tmp_path / "bundle", "affine_mag2_w128")
     proc = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "demo", "--profile", "polar-verity",

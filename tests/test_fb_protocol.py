@@ -288,9 +288,9 @@ def notification_streams(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(notification_streams(), st.booleans())
 def test_fuzz_ingestion_path_accounts_for_every_notification(stream, expire_midway):
-    from firmware_bridge.ingest import DeviceStats, FrameIngest
+    from firmware_bridge.ingest import FrameIngest, LinkStats
 
-    stats = DeviceStats()
+    stats = LinkStats()
     ingest = FrameIngest(OursSession(CFG), stats, window=4, max_hold=0.5)
     out = []
     for k, data in enumerate(stream):
@@ -308,9 +308,9 @@ def test_fuzz_ingestion_path_accounts_for_every_notification(stream, expire_midw
 
 def test_forged_frame_with_valid_crc_cannot_shift_the_time_base():
     """A frame that passes length and CRC but whose time disagrees with its sequence number is rejected."""
-    from firmware_bridge.ingest import DeviceStats, FrameIngest
+    from firmware_bridge.ingest import FrameIngest, LinkStats
 
-    stats = DeviceStats()
+    stats = LinkStats()
     ingest = FrameIngest(OursSession(CFG), stats)
     frames = [protocol.encode_frame(i, i * 20000, [[i, 0, 0, 0, 0, 0]]) for i in range(6)]
     forged = protocol.encode_frame(3, 3_000_000_000, [[9, 9, 9, 9, 9, 9]])  # right seq, absurd time

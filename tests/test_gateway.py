@@ -7,7 +7,6 @@ import asyncio
 import shutil
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,11 @@ from edge_runtime.gateway.daemon import Gateway
 from edge_runtime.gateway.metrics import Counter, GatewayMetrics
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
-from test_gateway_support import REPO, Daemon, config_text, gateway_files, metric, scrape
-from test_sinks import collector, Collector  # noqa: F401  (fixture)
+from edge_runtime.gateway.testing import Daemon, config_text, gateway_files, metric, scrape
+from edge_runtime.testing import async_wait_until, wait_until
+from http_collector import Collector
+
+REPO = Path(__file__).resolve().parents[1]
 
 MINIMAL = {"bundle": "b", "devices": [{"id": "d1", "address": "AA:BB:CC:DD:EE:FF"}],
            "sinks": [{"type": "jsonl", "path": "-"}]}
@@ -154,17 +156,14 @@ def test_metrics_refuse_per_class_labels():
         assert f'{forbidden}="' not in text
 
 
-def _run_gateway(config, seconds: float, during=None):
+def _run_gateway(config, during):
+    """Run the gateway until ``during(gw)`` (a coroutine waiting on what the test needs) returns."""
     async def go():
         gw = Gateway(config, config_path=config.source)
         task = asyncio.create_task(gw.run())
         while gw.metrics_server is None:
             await asyncio.sleep(0.02)
-        result = None
-        if during is not None:
-            result = await during(gw)
-        else:
-            await asyncio.sleep(seconds)
+        result = await during(gw)
         gw.request_stop()
         await task
         return gw, result
@@ -180,13 +179,16 @@ def test_pipeline_replay_to_jsonl_and_http_with_metrics(tmp_path, collector):
     config = load_config(tmp_path / "gw.toml")
 
     async def during(gw):
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(not t.done() for _, t in gw.sources.values()):
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-        return await asyncio.to_thread(scrape, gw.metrics_server.port)
+        async def settled():  # both recordings played out, their 20 windows acknowledged by the collector
+            if any(not t.done() for _, t in gw.sources.values()):
+                return None
+            text = await asyncio.to_thread(scrape, gw.metrics_server.port)
+            done = (metric(text, "edge_sink_delivered_total", sink="collector") >= 20
+                    and metric(text, "edge_spool_records", sink="collector") == 0)
+            return text if done else None
+        return await async_wait_until(settled)
 
-    gw, text = _run_gateway(config, 0, during)
+    gw, text = _run_gateway(config, during)
     lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
     parsed = [Envelope.parse(l) for l in lines]
     # 26 s at 50 Hz = 1300 samples, non-overlapping windows of 128 -> 10 per device
@@ -237,7 +239,7 @@ def test_component_counters_are_read_at_scrape_time_and_survive_a_replaced_sourc
         second = await asyncio.wait_for(frames_at_least(before + 5), 20)
         return first, second
 
-    _, (first, second) = _run_gateway(config, 0, during)
+    _, (first, second) = _run_gateway(config, during)
     assert metric(first, "edge_reconnects_total", device="dev0") == 0
     assert metric(first, "edge_device_connected", device="dev0") == 1
     assert metric(second, "edge_reconnects_total", device="dev0") == 1
@@ -253,7 +255,7 @@ def test_sink_outage_spools_and_sigterm_drain_leaves_the_rest_on_disk(tmp_path):
     sinks = f'[[sinks]]\ntype = "http"\nname = "collector"\nurl = "{url}"\n'
     (tmp_path / "gw.toml").write_text(config_text(tmp_path, files, sinks=sinks, speed=30.0).replace(
         "drain_timeout_s = 5", "drain_timeout_s = 0.5"))
-    gw, _ = _run_gateway(load_config(tmp_path / "gw.toml"), 1.5)
+    gw, _ = _run_gateway(load_config(tmp_path / "gw.toml"), lambda gw: async_wait_until(lambda: gw.accepted >= 5))
     with Spool(tmp_path / "spool.sqlite") as spool:
         st = spool.stats("collector")
         waiting = spool.peek("collector", 1000)
@@ -265,7 +267,8 @@ def test_sink_outage_spools_and_sigterm_drain_leaves_the_rest_on_disk(tmp_path):
     try:
         text = (tmp_path / "gw.toml").read_text().replace(url, c2.url)
         (tmp_path / "gw.toml").write_text(text)
-        gw2, _ = _run_gateway(load_config(tmp_path / "gw.toml"), 1.0)
+        gw2, _ = _run_gateway(load_config(tmp_path / "gw.toml"),  # the waiting records, then new ones
+                              lambda gw: async_wait_until(lambda: len(c2.ids()) > len(waiting) + 2))
         ids = c2.ids()
         assert ids[: len(waiting)] == [r.envelope.id for r in waiting]
         assert len(ids) == len(waiting) + gw2.accepted
@@ -283,8 +286,11 @@ def test_reload_keeps_unchanged_devices_and_swaps_sinks_and_bundle(tmp_path):
     path = tmp_path / "gw.toml"
     path.write_text(config_text(tmp_path, files, sinks=jsonl_a, speed=5.0, loop=True))
 
+    def emitted(gw, device):
+        return gw.engine is not None and gw.engine.stats().get(device, {}).get("windows_emitted", 0)
+
     async def during(gw):
-        await asyncio.sleep(1.0)
+        await async_wait_until(lambda: emitted(gw, "dev0") >= 1)
         tasks_before = {k: t for k, (_, t) in gw.sources.items()}
         # 1) a broken config is refused and the running one kept
         path.write_text("bundle = 3\n")
@@ -302,10 +308,10 @@ def test_reload_keeps_unchanged_devices_and_swaps_sinks_and_bundle(tmp_path):
         assert gw.sources["dev1"][1] is not tasks_before["dev1"]
         assert set(gw.sinks) == {"b"}
         assert str(gw.bundle.path) == str(tmp_path / "bundle2")
-        await asyncio.sleep(1.0)
+        await async_wait_until(lambda: emitted(gw, "dev0") >= seq_before + 2)  # windows went on, to sink b
         return seq_before
 
-    gw, seq_before = _run_gateway(load_config(path), 0, during)
+    gw, seq_before = _run_gateway(load_config(path), during)
     assert metric(gw.metrics.render(), "edge_config_reloads_total", result="error") == 1
     assert metric(gw.metrics.render(), "edge_config_reloads_total", result="ok") == 1
     a = [Envelope.parse(l)[1] for l in (tmp_path / "a.jsonl").read_bytes().splitlines()]
@@ -344,12 +350,15 @@ def test_daemon_process_notify_reload_and_sigterm(tmp_path):
     try:
         d.wait_log("gateway started")
         port = d.metrics_port()
-        time.sleep(1.5)
+        windows = wait_until(lambda: metric(scrape(port), "edge_windows_total", device="dev0"))
         n = len(d.logs)
         d.signal(signal.SIGHUP)
         d.wait_log("config reloaded", after=n)
-        time.sleep(0.5)
-        text = scrape(port)
+
+        def more_windows():  # the stream goes on after the reload
+            text = scrape(port)
+            return text if metric(text, "edge_windows_total", device="dev0") > windows else None
+        text = wait_until(more_windows)
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
@@ -428,7 +437,8 @@ def test_gateway_path_never_imports_tensorflow(tmp_path):
         "async def main():\n"
         "    gw = Gateway(load_config(sys.argv[1]))\n"
         "    t = asyncio.create_task(gw.run())\n"
-        "    await asyncio.sleep(3.0)\n"
+        "    while not gw.accepted and not t.done():  # until it has done the work, not for a fixed time\n"
+        "        await asyncio.sleep(0.05)\n"
         "    gw.request_stop()\n"
         "    await t\n"
         "    return gw.accepted\n"

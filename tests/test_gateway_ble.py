@@ -4,12 +4,12 @@ bumble backend), transformed by a real bundle, written to JSONL — in process, 
 from __future__ import annotations
 
 import asyncio
-import time
 
 from edge_runtime.gateway.config import load_config
 from edge_runtime.gateway.daemon import Gateway
 from edge_runtime.sinks.envelope import Envelope
-from test_gateway_support import config_text, gateway_files, metric, scrape
+from edge_runtime.gateway.testing import config_text, gateway_files, metric, scrape
+from edge_runtime.testing import async_wait_until
 
 
 def test_emulated_wearables_stream_through_ble_to_jsonl(tmp_path):
@@ -23,14 +23,10 @@ def test_emulated_wearables_stream_through_ble_to_jsonl(tmp_path):
     async def go():
         gw = Gateway(config, config_path=config.source)
         task = asyncio.create_task(gw.run())
-        deadline = time.monotonic() + 25
-        # 40 s of recording at 10x: every device's 15 windows (2000 samples // 128) should arrive
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.25)
-            if gw.engine is not None and all(
-                s.get("windows_emitted", 0) >= 15 for s in gw.engine.stats().values()
-            ) and len(gw.engine.stats()) == 2:
-                break
+        # 40 s of recording at 10x: every device's 15 windows (2000 samples // 128) arrive
+        await async_wait_until(lambda: gw.engine is not None and len(gw.engine.stats()) == 2 and all(
+            s.get("windows_emitted", 0) >= 15 for s in gw.engine.stats().values()),
+            what=lambda: str(gw.engine and gw.engine.stats()))
         # SIGHUP with a changed sink and the same devices: the BLE connections stay up
         source0, task0 = gw.sources["dev0"]
         connections = {a: st.connections for a, st in source0.ingestor.stats.items()}

@@ -12,11 +12,10 @@ import numpy as np
 
 from edge_runtime.bundle import shipped_bundles
 from edge_runtime.commands.demo import DEFAULT_BUNDLE
-from edge_runtime.gateway.judges import load_judges
+from edge_runtime.demo_judges import load_judges
 from edge_runtime.recording import load_samples
 from edge_runtime.sinks.envelope import Envelope
-from mqtt_broker import mosquitto, mqtt_subscriber  # noqa: F401  (fixtures)
-from test_engine_support import affine_mag2, make_bundle
+from edge_runtime.testing import make_bundle
 
 CLIPS = Path(__file__).resolve().parents[1] / "edge_runtime" / "clips"
 
@@ -33,7 +32,7 @@ def test_packaged_clips_and_judges_are_consistent():
         assert [s["activity"] for s in clip["segments"]] == manifest["activities"]
 
 
-def test_demo_streams_clips_to_jsonl_with_summary_and_plot(tmp_path):
+def test_demo_streams_clips_to_jsonl_with_summary_and_plot(affine_mag2, tmp_path):
     bundle = make_bundle(tmp_path / "bundle", "affine_mag2_w128")
     proc = subprocess.run(
         [sys.executable, "-m", "edge_runtime.cli", "demo", "--bundle", str(bundle.path), "--seconds", "8"],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_engine_support import make_bundle
+from edge_runtime.testing import make_bundle
 
 from edge_runtime.bundle import MANIFEST_NAME, MAX_MANIFEST_BYTES, load_bundle, parse_manifest, verify_contents
 from edge_runtime.errors import BundleError

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import make_bundle, model_bytes
+from edge_runtime.testing import make_bundle, model_bytes
 
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import BACKEND_ENV, InterpreterError, TFLiteInterpreter, load_backend
@@ -119,11 +120,11 @@ def test_tensorflow_fallback_agrees():
     pytest.importorskip("tensorflow")
     code = (
         "import numpy as np, sys\n"
-        "sys.path.insert(0, 'tests')\n"
-        "from test_engine_support import model_bytes\n"
         "from edge_runtime.interpreter import TFLiteInterpreter\n"
+        "from edge_runtime.testing import model_bytes\n"
         "x = np.abs(np.random.default_rng(0).normal(1.0, 0.5, (1, 128, 2))).astype(np.float32)\n"
-        "outs = [TFLiteInterpreter(model_bytes('conv_mag2_w128'), backend=b).run(x) for b in ('tensorflow', 'ai_edge_litert')]\n"
+        f"model = model_bytes({str(Path(__file__).parent / 'fixtures' / 'engine' / 'conv_mag2_w128.tflite')!r})\n"
+        "outs = [TFLiteInterpreter(model, backend=b).run(x) for b in ('tensorflow', 'ai_edge_litert')]\n"
         "print(float(np.abs(outs[0] - outs[1]).max()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -14,12 +14,12 @@ import json
 
 import numpy as np
 import pytest
-from test_engine_support import make_bundle, model_bytes
+from edge_runtime.testing import make_bundle, model_bytes
 
 from edge_runtime.engine import Engine
 from edge_runtime.errors import BundleError
 from edge_runtime.interpreter import TFLiteInterpreter
-from edge_runtime.record import _fixed
+from edge_runtime.transformed_window import _fixed
 
 ACC_SIGNATURE = (3.14159265, 2.71828183, 1.61803399, 1.41421356)
 GYRO_SIGNATURE = (0.57721566, 1.20205690, 0.91596559)

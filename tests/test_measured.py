@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_engine_support import make_bundle
 
 from edge_runtime.bundle import MANIFEST_NAME, load_bundle
 from edge_runtime.cli import main
 from edge_runtime.signing import Trust, key_id, load_public_key
+from edge_runtime.testing import make_bundle
 from models.measured import measured_figures
 
 

@@ -24,7 +24,7 @@ from edge_runtime.bundle import load_bundle
 from edge_runtime.cli import main
 from edge_runtime.engine import Engine, stack_values
 from edge_runtime.recording import write_recording
-from test_engine_support import walking_raw
+from edge_runtime.synthetic import synthetic_raw
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -41,7 +41,7 @@ def parquet_dataset(root: Path, subjects: int = 3, trials: int = 2, n: int = 150
     """``root/sub_<s>/wlk_<k>.parquet``: synthetic recordings of slightly different lengths."""
     for s in range(1, subjects + 1):
         for k in range(trials):
-            t, raw = walking_raw(n + 37 * s + 11 * k, seed=seed + 10 * s + k)
+            t, raw = synthetic_raw(n + 37 * s + 11 * k, seed=seed + 10 * s + k)
             write_atomic(root / f"sub_{s}" / f"wlk_{k}.parquet", recording_parquet(t + 100.0 * k, raw))
     return root
 
@@ -117,7 +117,7 @@ def test_a_rerun_skips_finished_recordings_and_redoes_a_changed_one(tmp_path, ca
     assert transform(src, out) == 0
     assert "(0 transformed, 4 already done)" in capsys.readouterr().err
     assert tree(out) == first
-    t, raw = walking_raw(900, seed=99)  # one recording replaced by another session
+    t, raw = synthetic_raw(900, seed=99)  # one recording replaced by another session
     write_atomic(src / "sub_2" / "wlk_1.parquet", recording_parquet(t, raw))
     assert transform(src, out) == 0
     assert "(1 transformed, 3 already done)" in capsys.readouterr().err
@@ -145,10 +145,68 @@ def test_a_bad_recording_is_reported_and_the_others_are_published(tmp_path, caps
     assert "not published" in (out / "DATASET.md").read_text()
 
 
+def test_a_recording_shorter_than_one_window_is_reported_not_published_and_not_a_failure(tmp_path, capsys):
+    src = parquet_dataset(tmp_path / "src", subjects=1)
+    t, raw = synthetic_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
+    write_recording(src / "sub_1" / "short.csv", t, raw)
+    out = tmp_path / "out.zip"
+    assert transform(src, out) == 0  # nothing to publish for it, so nothing failed: the zip is packed
+    err = capsys.readouterr().err
+    assert "sub_1/short.csv: not published: sub_1/short.csv: 100 samples (1.98 s) give no whole window" in err
+    assert "needs 128 samples at 50 Hz" in err and "FAILED" not in err
+    assert "2 of 3 recordings published" in err and "1 recording(s) shorter than one window (not published)" in err
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        sheet = json.loads(zf.read("DATASET.json"))
+        md = zf.read("DATASET.md").decode()
+    assert "sub_1/short.csv" not in names and {"sub_1/wlk_0.parquet", "sub_1/wlk_1.parquet"} <= names
+    assert [r["key"] for r in sheet["data"]["recordings_too_short"]] == ["sub_1/short.csv"]
+    assert sheet["data"]["recordings_failed"] == [] and "shorter than one window (nothing to publish)" in md
+    # a data set of nothing but short recordings: exit 1, so a wrong --max-gap or rate cannot pass unnoticed
+    only = tmp_path / "only"
+    only.mkdir()
+    write_recording(only / "a.csv", t, raw)
+    assert transform(only, tmp_path / "out2") == 1
+    assert "0 of 1 recordings published" in capsys.readouterr().err
+
+
+def test_skipped_samples_are_counted_in_the_summary_and_the_datasheet(tmp_path, capsys):
+    """Out-of-order and non-finite samples and a gap, in Parquet recordings (the CSV reader refuses the first
+    two outright): the counts in the summary are the engine's own, summed over recordings, also when resumed."""
+    src = tmp_path / "src"
+    bundle = load_bundle(BUNDLE)
+    want = {"samples_in": 0, "samples_invalid": 0, "samples_out_of_order": 0, "restarts": 0}
+    for k in range(2):
+        t, raw = synthetic_raw(1500, seed=k)
+        raw[200 + k, 1], raw[400, 4] = np.nan, np.nan
+        t[700:703] = t[699]  # three samples at the time of the one before (the reader refuses time going back)
+        t[1000:] += 3.0  # a gap longer than --max-gap
+        write_atomic(src / f"rec_{k}.parquet", recording_parquet(t, raw))
+        engine = Engine(bundle)
+        for i in range(0, len(t), 4096):
+            engine.push("r", t[i:i + 4096], raw[i:i + 4096])
+        engine.flush("r")
+        totals = engine.totals()
+        want = {key: n + int(totals.get(key, 0)) for key, n in want.items()}
+    assert want["samples_invalid"] >= 4 and want["samples_out_of_order"] >= 6 and want["restarts"] >= 2
+    out = tmp_path / "out"
+    for run in ("first", "resumed"):
+        assert transform(src, out) == 0, run
+        err = capsys.readouterr().err
+        assert (f"{want['samples_in']} input samples; skipped {want['samples_invalid']} non-finite or too large, "
+                f"{want['samples_out_of_order']} out of order, {want['restarts']} gaps longer than --max-gap "
+                "(partial window discarded)") in err, (run, err)
+    sheet = json.loads((out / "DATASET.json").read_text())
+    assert sheet["data"]["samples_skipped"] == {k: v for k, v in want.items() if k != "samples_in"}
+    assert f"{want['samples_out_of_order']} out of order" in (out / "DATASET.md").read_text()
+
+
 def test_csv_recordings_and_a_glob(tmp_path):
     src = tmp_path / "lab"
     for k in range(2):
-        t, raw = walking_raw(700 + 50 * k, seed=k)
+        t, raw = synthetic_raw(700 + 50 * k, seed=k)
         (src / f"day{k}").mkdir(parents=True)
         write_recording(src / f"day{k}" / "session.csv", t, raw)
     parquet_dataset(src / "pq", subjects=1, trials=1)
@@ -247,7 +305,7 @@ def test_every_input_form_runs_on_an_existing_cluster(cluster, tmp_path, form):
     else:
         src = tmp_path / "csv"
         for k in range(3):
-            t, raw = walking_raw(600 + 40 * k, seed=k)
+            t, raw = synthetic_raw(600 + 40 * k, seed=k)
             (src / f"p{k}").mkdir(parents=True)
             write_recording(src / f"p{k}" / "s.csv", t, raw)
     assert transform(src, tmp_path / "one") == 0

@@ -14,7 +14,6 @@ import time
 import urllib.request
 
 import pytest
-from test_sinks import collector  # noqa: F401  (fixture)
 
 from edge_runtime.errors import UserError
 from edge_runtime.gateway import metrics as metrics_module
@@ -50,7 +49,7 @@ def test_credentials_in_an_http_url_are_basic_auth(collector):  # noqa: F811
 def _envelope() -> Envelope:
     import numpy as np
 
-    from edge_runtime.record import TransformedWindow
+    from edge_runtime.transformed_window import TransformedWindow
 
     w = TransformedWindow("d", 0, 0.0, 50.0, ("a", "b"), ("g", "g"), np.zeros((4, 2), np.float32), "b", "1")
     return Envelope.wrap(w)

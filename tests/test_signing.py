@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import FIXTURES, make_bundle
 
 from edge_runtime.bundle import MANIFEST_NAME, SHIPPED_DIR, load_bundle, read_tflite_io, read_tflite_tensor_types, \
     shipped_bundles
@@ -25,9 +24,10 @@ from edge_runtime.cli import main
 from edge_runtime.errors import BundleError
 from edge_runtime.signing import SIGNATURE_FILE, SHIPPED_KEYS_DIR, Trust, default_trust, key_id, load_public_key, \
     sign_bundle, generate_key
-from edge_runtime.testing import sign_for_tests
+from edge_runtime.testing import make_bundle, sign_for_tests
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "engine"
 SHIPPED = shipped_bundles()
 needs_shipped = pytest.mark.skipif("motionsense-gender" not in SHIPPED, reason="motionsense-gender is not shipped")
 
@@ -204,6 +204,70 @@ def test_the_rotation_script_re_signs_every_shipped_bundle_with_a_new_key(tmp_pa
     inside = subprocess.run(["sh", str(tree / "deploy" / "rotate-signing-key.sh"), str(tree / "k.key")], cwd=tree,
                             env=env, capture_output=True, text=True)
     assert inside.returncode == 2 and "inside the repository" in inside.stderr
+
+
+# -- every command that loads bundles takes the same trust options -------------------------------------------
+
+TRUST_COMMANDS = ("transform", "inspect", "run", "demo", "evaluate", "benchmark")
+
+
+@pytest.mark.parametrize("name", TRUST_COMMANDS)
+def test_every_command_that_loads_bundles_has_the_shared_trust_options(name):
+    import argparse
+    import importlib
+
+    from edge_runtime.cli import COMMANDS
+    from edge_runtime.signing import add_trust_arguments
+
+    def options(configure):
+        parser = argparse.ArgumentParser()
+        configure(parser)
+        return {a.dest: (a.option_strings, a.metavar, a.default, type(a).__name__) for a in parser._actions
+                if a.dest in ("trust", "allow_unsigned")}
+
+    assert options(importlib.import_module(COMMANDS[name][0]).configure) == options(add_trust_arguments)
+
+
+def _ops_signed_bundle(tmp_path, capsys):
+    """A bundle signed by a fresh key that nothing trusts by default, and that key's public file."""
+    key = tmp_path / "keys" / "ops.key"
+    assert main(["keygen", "--out", str(key)]) == 0
+    b = make_bundle(tmp_path / "b", "affine_mag2_w128")
+    assert main(["sign", str(b.path), "--key", str(key)]) == 0
+    capsys.readouterr()
+    return b.path, tmp_path / "keys" / "ops.pub"
+
+
+def test_evaluate_takes_trust_and_allow_unsigned(tmp_path, capsys):
+    path, pub = _ops_signed_bundle(tmp_path, capsys)
+    no_data = ["--data", str(tmp_path / "no-data"), "--no-attackers"]
+    assert main(["evaluate", "--bundle", str(path), *no_data]) == 2  # refused before any data is read
+    assert "which is not trusted" in capsys.readouterr().err
+    assert main(["evaluate", "--bundle", str(path), "--trust", str(pub), *no_data]) == 2
+    err = capsys.readouterr().err  # trusted: it gets as far as the (absent) data
+    assert "not trusted" not in err and "no A_DeviceMotion_data" in err
+    (path / SIGNATURE_FILE).unlink()
+    assert main(["evaluate", "--bundle", str(path), "--allow-unsigned", *no_data]) == 2
+    err = capsys.readouterr().err
+    assert "edge-runtime evaluate: WARNING: bundle test-bundle is UNSIGNED" in err and "no A_DeviceMotion_data" in err
+
+
+def test_benchmark_takes_trust_and_allow_unsigned_and_its_cold_start_child_trusts_the_same(tmp_path, capsys):
+    from edge_runtime.commands.benchmark import engine_process
+
+    path, pub = _ops_signed_bundle(tmp_path, capsys)
+    out = tmp_path / "u.json"
+    assert main(["benchmark", "--bundle", str(path), "--uplink", "--json", str(out)]) == 2
+    assert "which is not trusted" in capsys.readouterr().err
+    assert main(["benchmark", "--bundle", str(path), "--trust", str(pub), "--uplink", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["uplink"][0]["bundle"].startswith("test-bundle")
+    # the fresh process of the cold-start figure verifies the bundle with the key this process trusted
+    cold = engine_process(load_bundle(path, trust=default_trust([pub])), windows=2)
+    assert cold["cold_start_s"] > 0 and cold["verify_s"] > 0 and cold["interpreter_s"] > 0
+    (path / SIGNATURE_FILE).unlink()
+    assert main(["benchmark", "--bundle", str(path), "--allow-unsigned", "--uplink", "--json", str(out)]) == 0
+    assert "edge-runtime benchmark: WARNING: bundle test-bundle is UNSIGNED" in capsys.readouterr().err
+    assert engine_process(load_bundle(path, trust=Trust(allow_unsigned=True)), windows=2)["cold_start_s"] > 0
 
 
 # -- names never resolve to local folders --------------------------------------------------------------------

@@ -14,8 +14,8 @@ from edge_runtime.sinks.base import SinkUnavailable
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.sinks.mqtt import MqttSettings, MqttSink, topic_for
 from edge_runtime.spool import Spool, SpoolBound
-from mqtt_broker import MOSQUITTO, Broker, Subscriber, free_port, mosquitto, mqtt_subscriber  # noqa: F401
-from test_spool import envs
+from edge_runtime.testing import numbered_envelopes as envs
+from mqtt_broker import MOSQUITTO, Broker, Subscriber, free_port
 
 
 def test_topic_template_escapes_wildcards():

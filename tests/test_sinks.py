@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,59 +15,9 @@ from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.sinks.http import HttpSettings, HttpSink
 from edge_runtime.sinks.jsonl import JsonlSink
 from edge_runtime.spool import Spool
-from test_spool import envs
-
-
-class Collector:
-    """A real HTTP server on 127.0.0.1 that stores NDJSON bodies; can be told to fail."""
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        self.headers: list[dict] = []
-        self.fail_with: int | None = None
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if collector.fail_with:
-                    self.send_response(collector.fail_with)
-                    self.end_headers()
-                    return
-                collector.bodies.append(body)
-                collector.headers.append(dict(self.headers))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
-
-    def records(self) -> list[bytes]:
-        """Each envelope posted: NDJSON lines, or binary records split by their length fields."""
-        return [rec for body, h in zip(self.bodies, self.headers)
-                for rec in (binary.split(body) if h["Content-Type"] == binary.CONTENT_TYPE else body.splitlines())]
-
-    def ids(self) -> list[str]:
-        return [Envelope.parse(rec)[0] for rec in self.records()]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def collector():
-    c = Collector()
-    yield c
-    c.close()
+from edge_runtime.testing import async_wait_until
+from edge_runtime.testing import numbered_envelopes as envs
+from http_collector import Collector
 
 
 def test_jsonl_file_sink_writes_parseable_envelopes(tmp_path):
@@ -134,13 +82,10 @@ def test_forwarder_holds_records_while_server_fails_then_delivers_in_order(tmp_p
             spool.put(["http"], [e])
             fwd.wake()
             await asyncio.sleep(0.002)
-        await asyncio.sleep(0.3)
-        assert collector.ids() == [] and spool.stats("http").records == 60 and fwd.failures > 0
+        await async_wait_until(lambda: fwd.failures >= 2)  # it tried, failed and backed off, more than once
+        assert collector.ids() == [] and spool.stats("http").records == 60
         collector.fail_with = None
-        for _ in range(200):
-            if spool.stats("http").records == 0:
-                break
-            await asyncio.sleep(0.05)
+        await async_wait_until(lambda: spool.stats("http").records == 0)
         await fwd.stop()
 
     asyncio.run(go())

@@ -10,24 +10,13 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.record import TransformedWindow
-from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool, SpoolBound
-
-
-def window(device: str, seq: int) -> TransformedWindow:
-    values = np.full((128, 2), seq, dtype=np.float32)
-    return TransformedWindow(device, seq, seq * 2.56, 50.0, ("gyro_magnitude", "acc_magnitude"), ("rad/s", "g"),
-                             values, "test-bundle", "1")
-
-
-def envs(device: str, seqs) -> list[Envelope]:
-    return [Envelope.wrap(window(device, s)) for s in seqs]
+from edge_runtime.testing import numbered_envelopes as envs
+from edge_runtime.testing import numbered_window as window
 
 
 def test_fifo_per_sink_and_ack(tmp_path):
@@ -109,7 +98,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from edge_runtime.record import TransformedWindow
+    from edge_runtime.transformed_window import TransformedWindow
     from edge_runtime.sinks.envelope import Envelope
     from edge_runtime.spool import Spool, SpoolBound
 

@@ -12,7 +12,7 @@ from models.attackers import AttackConfig, run_attacks, subject_folds  # noqa: E
 from models.classifiers import ClassifierConfig  # noqa: E402
 from models.data import DataConfig, load_dataset  # noqa: E402
 from models.evaluation import evaluate  # noqa: E402
-from models.judges import Judges  # noqa: E402
+from models.frozen_judges import Judges  # noqa: E402
 from models.recipes import RECIPES, tiny, train_recipe  # noqa: E402
 from models.report import write  # noqa: E402
 from models.transforms import Identity, KerasRun, Noise, Resample  # noqa: E402

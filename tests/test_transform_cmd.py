@@ -11,7 +11,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from test_engine_support import affine_mag2, make_bundle, walking_raw
+from edge_runtime.testing import make_bundle
+from edge_runtime.synthetic import synthetic_raw
 
 from edge_runtime.cli import main
 from edge_runtime.engine import Engine, stack_values
@@ -35,7 +36,7 @@ def windows(n: int, seed: int = 0) -> np.ndarray:
     return np.abs(np.random.default_rng(seed).normal(1.0, 0.4, (n, 128, 2))).astype(np.float32)
 
 
-def test_npy_windows(bundle, tmp_path):
+def test_npy_windows(affine_mag2, bundle, tmp_path):
     x = windows(300)
     np.save(tmp_path / "in.npy", x)
     rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "in.npy"),
@@ -107,8 +108,8 @@ def test_bad_bundle_missing_input_and_existing_output(bundle, tmp_path, capsys):
                  "--output", str(tmp_path / "out.csv")]) == 2
 
 
-def test_recording_csv(bundle, tmp_path):
-    t, raw = walking_raw(700)
+def test_recording_csv(affine_mag2, bundle, tmp_path):
+    t, raw = synthetic_raw(700)
     t = t + 17.0
     write_recording(tmp_path / "rec.csv", t, raw)
     rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "rec.csv"),
@@ -140,8 +141,8 @@ def motionsense_zip(path, recordings: dict[str, np.ndarray]) -> None:
 
 
 @pytest.mark.parametrize("out_name", ["out", "out.zip"])
-def test_motionsense_layout(bundle, tmp_path, out_name):
-    recs = {"jog_9/sub_1.csv": walking_raw(300, seed=1)[1], "wlk_7/sub_2.csv": walking_raw(420, seed=2)[1]}
+def test_motionsense_layout(affine_mag2, bundle, tmp_path, out_name):
+    recs = {"jog_9/sub_1.csv": synthetic_raw(300, seed=1)[1], "wlk_7/sub_2.csv": synthetic_raw(420, seed=2)[1]}
     motionsense_zip(tmp_path / "A_DeviceMotion_data.zip", recs)
     out = tmp_path / out_name
     rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path), "--output", str(out), "--quiet"])
@@ -191,7 +192,7 @@ def test_transform_is_tensorflow_free(bundle, tmp_path):
     assert out.stdout.strip() == "0 []"
 
 
-def test_real_motionsense_fixture(bundle, tmp_path, mini_data):
+def test_real_motionsense_fixture(affine_mag2, bundle, tmp_path, mini_data):
     """The committed excerpt of the real data set (published zip layout) -> the same layout, transformed."""
     from edge_runtime.motionsense import MotionSense
 
@@ -230,7 +231,7 @@ def test_shipped_bundles_transform_tensorflow_free(tmp_path, name):
 
 
 def test_input_shorter_than_one_window_says_so(bundle, tmp_path, capsys):
-    t, raw = walking_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
+    t, raw = synthetic_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples
     write_recording(tmp_path / "short.csv", t, raw)
     rc = main(["transform", "--bundle", str(bundle.path), "--input", str(tmp_path / "short.csv"),
                "--output", str(tmp_path / "out.csv"), "--quiet"])
@@ -253,7 +254,7 @@ def test_nan_input_window_is_reported_as_bad_input_not_a_model_failure(bundle, t
 
 
 def test_skipped_samples_are_counted_in_the_summary(bundle, tmp_path, capsys):
-    t, raw = walking_raw(1000)
+    t, raw = synthetic_raw(1000)
     t[300:] += 2.0  # a 2 s gap: the partial window before it cannot be completed
     # (NaN cells and time going backwards are refused when the CSV is read, with the line number)
     write_recording(tmp_path / "rec.csv", t, raw)

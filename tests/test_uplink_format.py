@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine_support import make_bundle
+from edge_runtime.testing import make_bundle
 
 from edge_runtime.bundle import load_bundle, output_quantization
 from edge_runtime.engine import Engine

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--calibration-windows and --parity-windows must be positive")
 
     from converters.convert import convert
-    from converters.judging import judge_metrics_fn
+    from converters.parity_metrics import judge_metrics_fn
     from converters.windows import motionsense_windows
 
     if args.run_dir:

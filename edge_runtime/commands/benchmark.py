@@ -3,17 +3,20 @@
 Measured side by side (interleaved rounds, medians) so ratios are fair on a busy machine:
 
 - per window: the engine (features, resampling, windowing, fail-closed checks, record) vs a bare
-  interpreter ``set_tensor/invoke/get_tensor`` on the same bundle (goal: overhead <= 10%), for every
+  interpreter ``set_tensor/invoke/get_tensor`` on the same bundle (overhead), for every
   bundle given (so int8 vs float32 is one more ``--bundle``);
-- vs the same transform in Keras ``model(x)`` (goal: >= 50x faster), when TensorFlow and the
+- vs the same transform in Keras ``model(x)`` (speed-up), when TensorFlow and the
   trained model (``--keras RUN_DIR`` or ``.keras`` file) are here;
-- peak RSS of a process running the engine vs one doing the same with TensorFlow (goal: <= 0.1x);
+- peak RSS of a process running the engine vs one doing the same with TensorFlow;
 - cold start: a fresh process, from exec to the first transformed window;
 - throughput: windows/s, and concurrent 50 Hz streams one core sustains end to end (BLE-sized
-  batches in, JSON records out; goal: >= 200);
+  batches in, JSON records out);
 - uplink: bytes per record and per wearable-day as JSON and as binary envelopes (each value
-  encoding), and the decode error against the model's output quantization step (goal: >= 8x
-  fewer bytes, error below the step). ``--uplink`` runs only this part.
+  encoding), and the decode error against the model's output quantization step. ``--uplink`` runs
+  only this part.
+
+Each goal's bound is written once, in ``GOALS``: the check and the printed table both read it. The
+processes run ``edge_runtime.commands.cold_start`` and ``models.tensorflow_baseline`` (``python -m``).
 
 Needs only numpy and LiteRT; the TensorFlow baselines run in subprocesses and are skipped, with
 the reason, when TensorFlow (or the Keras model) is absent. Output: a Markdown table (stdout, or
@@ -30,21 +33,49 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.synthetic import synthetic_raw
 
+@dataclass(frozen=True)
+class Goal:
+    """One goal: what is compared, and the bound the measured value must meet (``%``: a fraction)."""
+
+    name: str
+    op: str  # "<=" or ">="
+    limit: float
+    unit: str = ""  # "%", "x" or ""
+
+    @property
+    def target(self) -> str:
+        limit = f"{100 * self.limit:g}%" if self.unit == "%" else f"{self.limit:g}{self.unit}"
+        return f"{self.op} {limit}"
+
+    def show(self, value: float) -> str:
+        """A measured value as the goals table prints it."""
+        return f"{100 * value:+.1f}%" if self.unit == "%" else f"{value}{self.unit}"
+
+    def met(self, value: float | None) -> bool:
+        return value is not None and (value <= self.limit if self.op == "<=" else value >= self.limit)
+
+
 GOALS = {
-    "window_step_overhead": ("engine window step vs bare invoke", "<= 10%"),
-    "engine_overhead": ("whole engine (1 window/push, incl. features + resampling) vs bare invoke", "<= 10%"),
-    "keras_speedup": ("speed-up vs Keras model(x)", ">= 50x"),
-    "rss_ratio": ("peak RSS vs TensorFlow", "<= 0.1x"),
-    "streams_per_core": ("50 Hz streams per core (end to end)", ">= 200"),
-    "uplink_reduction": ("uplink bytes per window, JSON / binary (decode error < output step)", ">= 8x"),
-    "batched_bulk_speedup": ("bulk windows/s per core, batched vs one-window invoke (bit-identical)", ">= 4x"),
-    "dask_2_workers_speedup": ("publishing windows/s, 2 vs 1 Dask workers (bit-identical)", ">= 1.6x"),
+    "window_step_overhead": Goal("engine window step vs bare invoke", "<=", 0.10, "%"),
+    "engine_overhead": Goal("whole engine (1 window/push, incl. features + resampling) vs bare invoke", "<=", 0.10, "%"),
+    "keras_speedup": Goal("speed-up vs Keras model(x)", ">=", 50, "x"),
+    "rss_ratio": Goal("peak RSS vs TensorFlow", "<=", 0.1, "x"),
+    "streams_per_core": Goal("50 Hz streams per core (end to end)", ">=", 200),
+    "uplink_reduction": Goal("uplink bytes per window, JSON / binary (decode error < output step)", ">=", 8, "x"),
+    "batched_bulk_speedup": Goal("bulk windows/s per core, batched vs one-window invoke (bit-identical)", ">=", 4, "x"),
+    "dask_2_workers_speedup": Goal("publishing windows/s, 2 vs 1 Dask workers (bit-identical)", ">=", 1.6, "x"),
 }
+
+
+def _goal(key: str, value: float | None, also: bool = True) -> dict[str, Any]:
+    """The measured value against ``GOALS[key]``; ``also``: a condition the goal names besides the bound."""
+    return {"value": value, "met": GOALS[key].met(value) and bool(also)}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -64,20 +95,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not numbers to publish")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, default=None, help="write the Markdown table here (default: stdout)")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.uplink:
-        from edge_runtime.bundle import load_bundle
+    from edge_runtime.bundle import load_bundle_from_args
 
-        entries = [uplink(load_bundle(b)) for b in args.bundle or ["motionsense-gender"]]
+    loaded = [load_bundle_from_args(b, args, "edge-runtime benchmark") for b in args.bundle or ["motionsense-gender"]]
+    if args.uplink:
+        entries = [uplink(b) for b in loaded]
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"uplink": entries}, indent=2) + "\n", encoding="utf-8")
         print("\n".join(uplink_markdown(entries)))
         return 0
     results = run_benchmark(
-        bundles=args.bundle or ["motionsense-gender"],
+        bundles=loaded,
         keras=args.keras,
         windows=40 if args.quick else args.windows,
         rounds=3 if args.quick else args.rounds,
@@ -454,85 +489,11 @@ def batched_vs_one_window(bundle, windows: int, rounds: int) -> dict[str, Any]:
 # Subprocess measurements: cold start, peak RSS, Keras
 
 
-_MAXRSS = (
-    "import json, resource, sys\n"
-    "P = json.loads(sys.argv[1])\n"
-    "def maxrss_mb():\n"
-    "    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "    return r / 1048576 if sys.platform == 'darwin' else r / 1024\n"
-)
-
-_ENGINE_CHILD = _MAXRSS + """
-import time
-p0 = time.perf_counter()
-import numpy as np
-from edge_runtime.engine import Engine
-from edge_runtime.bundle import load_bundle
-p1 = time.perf_counter()
-bundle = load_bundle(P["bundle"])
-engine = Engine(bundle)
-p2 = time.perf_counter()
-w, rate = bundle.window, bundle.sample_rate
-n0 = w + bundle.context_after  # the first window leaves once its look-ahead is there
-t = np.arange(n0) / rate
-raw = np.tile(np.array([0.1, -0.9, 0.2, 0.5, 0.1, -0.2], np.float32), (n0, 1))
-first = engine.push("d", t, raw)
-t_first = time.time()
-p3 = time.perf_counter()
-assert len(first) == 1, engine.stats()
-for k in range(1, P["windows"]):
-    engine.push("d", t[:w] + (n0 + (k - 1) * w) / rate, raw[:w] + np.float32(0.001 * k))
-print(json.dumps({"t_first": t_first, "import_s": p1 - p0, "load_s": p2 - p1, "first_window_s": p3 - p2,
-                  "maxrss_mb": maxrss_mb(), "tensorflow_loaded": "tensorflow" in sys.modules}))
-"""
-
-_TF_CHILD = _MAXRSS + """
-import time
-try:
-    import tensorflow as tf
-except ImportError as exc:
-    print(json.dumps({"skipped": f"TensorFlow is not installed ({exc})"})); sys.exit(0)
-import numpy as np
-MEAN = np.asarray(P["mean"], np.float32); STD = np.asarray(P["std"], np.float32)
-x = np.abs(np.random.default_rng(0).normal(1.0, 0.4, (1, P["window"], P["channels"]))).astype(np.float32)
-out = {"tensorflow": tf.__version__}
-if P["keras"]:
-    import keras
-    try:
-        import models.layers  # the transforms' custom layers, where the workstation package is installed
-    except ImportError:
-        pass
-    model = keras.models.load_model(P["keras"], compile=False)
-    def step(v):
-        return np.asarray(model((v - MEAN) / STD, training=False)) * STD + MEAN
-    out["what"] = "Keras model(x), one window per call"
-else:
-    interp = tf.lite.Interpreter(model_path=P["model_path"], num_threads=1)
-    interp.allocate_tensors()
-    i_idx = interp.get_input_details()[0]["index"]; o_idx = interp.get_output_details()[0]["index"]
-    dtype = interp.get_input_details()[0]["dtype"]
-    def step(v):
-        interp.set_tensor(i_idx, v.astype(dtype)); interp.invoke(); return interp.get_tensor(o_idx)
-    out["what"] = "tf.lite interpreter inside TensorFlow (no Keras model given)"
-for _ in range(5):
-    step(x)
-samples = []
-for _ in range(P["rounds"]):
-    start = time.perf_counter()
-    for _ in range(P["windows"]):
-        step(x)
-    samples.append((time.perf_counter() - start) / P["windows"])
-samples.sort()
-out["per_window_us"] = samples[len(samples) // 2] * 1e6
-out["maxrss_mb"] = maxrss_mb()
-print(json.dumps(out))
-"""
-
-
-def _child(code: str, params: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
+def _child(module: str, params: dict[str, Any], timeout: float = 600.0) -> dict[str, Any]:
+    """``python -m module PARAMS_JSON`` in a fresh process; its last JSON line."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(params)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", module, json.dumps(params)], capture_output=True, text=True,
                           timeout=timeout, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -541,15 +502,19 @@ def _child(code: str, params: dict[str, Any], timeout: float = 600.0) -> dict[st
     return json.loads(lines[-1])
 
 
-def engine_process(bundle_path: str, windows: int) -> dict[str, Any]:
+def engine_process(bundle, windows: int) -> dict[str, Any]:
+    """A fresh process loading ``bundle`` as this one did (same signer key, or unsigned allowed)."""
     t0 = time.time()
-    out = _child(_ENGINE_CHILD, {"bundle": bundle_path, "windows": windows})
+    signer = bundle.signer
+    out = _child("edge_runtime.commands.cold_start", {"bundle": str(bundle.path), "windows": windows,
+                                                        "trust": [signer.source] if signer.source else [],
+                                                        "allow_unsigned": signer.key_id is None})
     out["cold_start_s"] = out.pop("t_first") - t0
     return out
 
 
 def tensorflow_process(bundle, keras_path: str | None, windows: int, rounds: int) -> dict[str, Any]:
-    return _child(_TF_CHILD, {
+    return _child("models.tensorflow_baseline", {
         "mean": bundle.norm_mean.tolist(), "std": bundle.norm_std.tolist(), "windows": windows, "rounds": rounds,
         "window": bundle.input_length, "channels": bundle.n_channels, "keras": keras_path, "model_path": str(bundle.model_path),
     })
@@ -573,7 +538,7 @@ def resolve_keras(path: str | None) -> str | None:
 
 
 def run_benchmark(
-    bundles: list[str],
+    bundles: list,
     keras: str | None = None,
     windows: int = 400,
     rounds: int = 7,
@@ -585,10 +550,10 @@ def run_benchmark(
     dask_workers: bool = True,
     log=lambda msg: None,
 ) -> dict[str, Any]:
-    from edge_runtime.bundle import load_bundle
+    """The whole benchmark of ``bundles`` (loaded and verified: :class:`~edge_runtime.bundle.Bundle`)."""
     from edge_runtime.model_cost import bundle_cost
 
-    loaded = [load_bundle(b) for b in bundles]
+    loaded = list(bundles)
     keras_path = resolve_keras(keras)
     main = loaded[0]
     from edge_runtime.errors import UserError
@@ -615,20 +580,22 @@ def run_benchmark(
 
     log(f"bulk: one window per invoke vs batched ({main.id}, batch {main.batch!r})")
     res["batching"] = batched_vs_one_window(main, windows=max(windows * 4, 64), rounds=max(3, rounds // 2))
-    goals["batched_bulk_speedup"] = {"value": res["batching"]["bulk_speedup"],
-                                     "met": res["batching"]["bulk_speedup"] >= 4.0 and res["batching"]["bit_identical"]}
+    goals["batched_bulk_speedup"] = _goal("batched_bulk_speedup", res["batching"]["bulk_speedup"],
+                                          also=res["batching"]["bit_identical"])
     log("throughput: concurrent streams")
     res["throughput"] = [throughput(main, streams, stream_seconds, batch, stride=None)]
     if main.stride != main.window:
         res["throughput"].append(throughput(main, streams, stream_seconds, batch, stride=main.stride))
 
     log("cold start and memory: a fresh engine process")
-    runs = [engine_process(str(main.path), windows=min(windows, 200)) for _ in range(cold_runs)]
+    runs = [engine_process(main, windows=min(windows, 200)) for _ in range(cold_runs)]
     res["cold_start"] = {
         "runs": len(runs),
         "exec_to_first_window_s": round(statistics.median(r["cold_start_s"] for r in runs), 3),
         "import_s": round(statistics.median(r["import_s"] for r in runs), 3),
         "load_and_verify_s": round(statistics.median(r["load_s"] for r in runs), 4),
+        "of_which_verify_s": round(statistics.median(r["verify_s"] for r in runs), 4),
+        "of_which_interpreter_s": round(statistics.median(r["interpreter_s"] for r in runs), 4),
         "first_window_s": round(statistics.median(r["first_window_s"] for r in runs), 4),
     }
     res["memory"] = {"engine_peak_rss_mb": round(max(r["maxrss_mb"] for r in runs), 1),
@@ -666,24 +633,23 @@ def run_benchmark(
         except UserError as exc:
             res["skipped"].append(f"Dask 1 vs 2 workers: {exc}")
         else:
-            goals["dask_2_workers_speedup"] = {"value": res["dask"]["speedup"],
-                                               "met": res["dask"]["speedup"] >= 1.6 and res["dask"]["bit_identical"]}
+            goals["dask_2_workers_speedup"] = _goal("dask_2_workers_speedup", res["dask"]["speedup"],
+                                                    also=res["dask"]["bit_identical"])
     else:
         res["skipped"].append("Dask 1 vs 2 workers: --no-dask")
 
     e = res["bundles"][0]
-    goals["window_step_overhead"] = {"value": e["window_step_overhead"], "met": e["window_step_overhead"] <= 0.10}
-    goals["engine_overhead"] = {"value": e["engine_overhead"], "met": e["engine_overhead"] <= 0.10}
+    goals["window_step_overhead"] = _goal("window_step_overhead", e["window_step_overhead"])
+    goals["engine_overhead"] = _goal("engine_overhead", e["engine_overhead"])
     if "keras" in res:
-        goals["keras_speedup"] = {"value": res["keras"]["engine_speedup"], "met": res["keras"]["engine_speedup"] >= 50}
+        goals["keras_speedup"] = _goal("keras_speedup", res["keras"]["engine_speedup"])
     if "ratio" in res["memory"]:
-        goals["rss_ratio"] = {"value": res["memory"]["ratio"], "met": res["memory"]["ratio"] <= 0.1}
-    spc = res["throughput"][0]["streams_per_core"]
-    goals["streams_per_core"] = {"value": spc, "met": spc is not None and spc >= 200}
+        goals["rss_ratio"] = _goal("rss_ratio", res["memory"]["ratio"])
+    goals["streams_per_core"] = _goal("streams_per_core", res["throughput"][0]["streams_per_core"])
     log("uplink: bytes per record, JSON vs binary")
     res["uplink"] = [uplink(b) for b in loaded]
     u = res["uplink"][0]
-    goals["uplink_reduction"] = {"value": u["reduction"], "met": u["reduction"] >= 8 and u["error_below_step"]}
+    goals["uplink_reduction"] = _goal("uplink_reduction", u["reduction"], also=u["error_below_step"])
     return res
 
 
@@ -752,7 +718,10 @@ def to_markdown(res: dict[str, Any]) -> str:
     c, mem = res["cold_start"], res["memory"]
     out += ["", f"Cold start (fresh process, exec to first transformed window, median of {c['runs']}): "
                 f"{c['exec_to_first_window_s']} s (imports {c['import_s']} s, bundle load+verify "
-                f"{c['load_and_verify_s']} s, first window {c['first_window_s']} s).",
+                f"{c['load_and_verify_s']} s"
+                + (f": verify {c['of_which_verify_s']} s, interpreter {c['of_which_interpreter_s']} s"
+                   if "of_which_verify_s" in c else "")
+                + f", first window {c['first_window_s']} s).",
             "", f"Peak RSS: engine process {mem['engine_peak_rss_mb']} MB"
                 + (f" (TensorFlow imported: {mem['engine_process_imported_tensorflow']})")
                 + (f"; TensorFlow process {mem['tensorflow_peak_rss_mb']} MB ({mem['tensorflow_process']}); "
@@ -763,14 +732,12 @@ def to_markdown(res: dict[str, Any]) -> str:
     if "uplink" in res:
         out += [""] + uplink_markdown(res["uplink"])
     out += ["", "| goal | target | measured | met |", "|---|---|---|---|"]
-    for key, (name, target) in GOALS.items():
+    for key, goal in GOALS.items():
         g = res["goals"].get(key)
         if g is None:
-            out.append(f"| {name} | {target} | skipped | - |")
+            out.append(f"| {goal.name} | {goal.target} | skipped | - |")
             continue
-        v = g["value"]
-        shown = f"{100 * v:+.1f}%" if key.endswith("overhead") else (f"{v}x" if key != "streams_per_core" else f"{v}")
-        out.append(f"| {name} | {target} | {shown} | {'yes' if g['met'] else 'NO'} |")
+        out.append(f"| {goal.name} | {goal.target} | {goal.show(g['value'])} | {'yes' if g['met'] else 'NO'} |")
     if res["skipped"]:
         out += ["", "Skipped:"] + [f"- {s}" for s in res["skipped"]]
     return "\n".join(out) + "\n"

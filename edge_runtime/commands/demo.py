@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                                              SpoolConfig, TrustConfig)
     from edge_runtime.signing import UNSIGNED_WARNING
     from edge_runtime.gateway.daemon import Gateway, load_engine_quietly
-    from edge_runtime.gateway.judges import load_judges
+    from edge_runtime.demo_judges import load_judges
     from edge_runtime.recording import load_samples
     from edge_runtime.sinks.envelope import Envelope
     from edge_runtime.sinks.http import HttpSettings

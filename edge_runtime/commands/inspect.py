@@ -20,14 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    from edge_runtime.bundle import load_bundle_from_args
 
-    from edge_runtime.bundle import load_bundle
-    from edge_runtime.signing import UNSIGNED_WARNING, trust_from_args
-
-    bundle = load_bundle(args.bundle, trust=trust_from_args(args))
-    if bundle.signer.key_id is None:
-        print(UNSIGNED_WARNING.format(bundle=bundle.id), file=sys.stderr)
+    bundle = load_bundle_from_args(args.bundle, args, "edge-runtime inspect")
     if args.json:
         signer = {"key_id": bundle.signer.key_id, "trusted_key": bundle.signer.source}
         print(json.dumps({**bundle.manifest, "_signer": signer}, indent=2, sort_keys=False))

@@ -11,10 +11,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="validate the config and the bundle, print a summary, and exit")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         help="override the config's gateway.log_level")
-    parser.add_argument("--trust", action="append", default=[], metavar="KEY.pub",
-                        help="also trust bundles signed by this public key (added to the config's trust.keys)")
-    parser.add_argument("--allow-unsigned", action="store_true",
-                        help="run an unsigned bundle (development only; logged as a warning, edge_bundle_unsigned=1)")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(parser, keys_also=", and the config's trust.keys (--allow-unsigned: logged as a warning, "
+                                          "edge_bundle_unsigned=1)")
 
 
 def run(args: argparse.Namespace) -> int:

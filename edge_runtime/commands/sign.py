@@ -26,11 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def with_measured(manifest: dict, report_path: str) -> dict:
     """``manifest`` with the ``measured`` block the report holds for its exact id, version and model."""
     import json
+    from pathlib import Path
 
     from edge_runtime.errors import UserError
 
     try:
-        entries = json.loads(open(report_path, encoding="utf-8").read())
+        entries = json.loads(Path(report_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise UserError(f"--measured {report_path}: not a readable report.json ({e})") from None
     model_sha = manifest["files"][manifest["model"]["file"]]

@@ -58,9 +58,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_runtime.bundle import load_bundle
     from edge_runtime.errors import DataError, UserError
-    from edge_runtime.signing import UNSIGNED_WARNING, trust_from_args
+    from edge_runtime.bundle import load_bundle_from_args
 
     from edge_runtime.publish.sources import is_glob
 
@@ -80,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{dst}: already exists (pass --force to overwrite)")
     if not is_glob(args.input) and dst.resolve() == src.resolve():
         raise UserError("--output must differ from --input")
-    bundle = load_bundle(args.bundle, trust=trust_from_args(args))
-    if bundle.signer.key_id is None:
-        print(f"edge-runtime transform: {UNSIGNED_WARNING.format(bundle=bundle.id)}", file=sys.stderr)
+    bundle = load_bundle_from_args(args.bundle, args, "edge-runtime transform")
     args.interpreter = _quiet_interpreter(bundle)
     if not single:
         return _transform_dataset(bundle, args)
@@ -107,14 +104,10 @@ def summary(dst, bundle, total: int, drops: dict[str, int], samples: dict[str, i
         parts = ([f"{bad_input} bad input (NaN/inf in the input window: nan_input)"] if bad_input else []) + \
             [f"{n} the model failed ({reason})" for reason, n in sorted(drops.items()) if n and reason != "nan_input"]
         text += f"; {dropped} dropped: " + ", ".join(parts) + f"; dropped windows are {where}"
-    if samples:
-        skipped = {k: v for k, v in samples.items() if v and k != "samples_in"}
-        if skipped:
-            labels = {"samples_invalid": "non-finite or too large", "samples_out_of_order": "out of order",
-                      "restarts": "gaps longer than --max-gap (partial window discarded)"}
-            text += (f"\n{dst}: {samples.get('samples_in', 0)} input samples; skipped "
-                     + ", ".join(f"{n} {labels.get(k, k)}" for k, n in skipped.items()))
-    return text
+    from edge_runtime.publish.task import skipped_samples_text
+
+    skipped = skipped_samples_text(samples or {})
+    return text + (f"\n{dst}: {skipped}" if skipped else "")
 
 
 def _quiet_interpreter(bundle):
@@ -234,14 +227,15 @@ def windows_csv(records, channels) -> str:
 
 def _counts(engine) -> tuple[dict[str, int], dict[str, int]]:
     """The engine's totals as ``(drops by reason, sample counters)``."""
+    from edge_runtime.publish.task import sample_counts
+
     totals = engine.totals()
     drops = {k[len("drops_"):]: v for k, v in totals.items() if k.startswith("drops_")}
-    samples = {k: totals.get(k, 0) for k in ("samples_in", "samples_invalid", "samples_out_of_order", "restarts")}
-    return drops, samples
+    return drops, sample_counts(totals)
 
 
 def _transform_recording(bundle, src: Path, dst: Path, args) -> tuple[dict[str, int], int, dict[str, int]]:
-    from edge_runtime.errors import DataError
+    from edge_runtime.publish.task import too_short
     from edge_runtime.recording import load_samples
 
     rec = load_samples(src)
@@ -251,10 +245,7 @@ def _transform_recording(bundle, src: Path, dst: Path, args) -> tuple[dict[str, 
     drops, samples = _counts(engine)
     total = len(records) + sum(drops.values())
     if total == 0:
-        span = float(rec.t[-1] - rec.t[0]) if len(rec) else 0.0
-        raise DataError(f"{src}: {len(rec)} samples ({span:.2f} s) give no whole window: bundle {bundle.id} needs "
-                        f"{bundle.window} samples at {bundle.sample_rate:g} Hz ({bundle.window / bundle.sample_rate:g} s)"
-                        " of continuous signal; nothing was written")
+        raise too_short(src, rec.t, bundle)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(windows_csv(records, bundle.channels), encoding="utf-8")
     return drops, total, samples

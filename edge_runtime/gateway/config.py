@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,7 @@ def load_config(path: str | Path) -> GatewayConfig:
 def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path | None = None) -> GatewayConfig:
     """Validate a parsed TOML document; relative paths are resolved against ``base``."""
     base = base or Path.cwd()
-    root = _Table(data, source, "", base)
+    root = _TomlTable(data, source, "", base)
     gw = root.table("gateway")
     bundle = root.string("bundle", required=True)
     bundles_dir = root.string("bundles_dir")
@@ -255,7 +256,7 @@ def parse_config(data: dict[str, Any], source: str = "gateway.toml", base: Path 
     return config
 
 
-def _device(t: "_Table") -> DeviceConfig:
+def _device(t: "_TomlTable") -> DeviceConfig:
     dev_id = t.string("id", required=True)
     if not _ID.match(dev_id):
         t.fail("id", "must be 1-64 characters of letters, digits and . _ : - (it names topics and metrics)")
@@ -287,7 +288,7 @@ def _device(t: "_Table") -> DeviceConfig:
     return d
 
 
-def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
+def _sink(t: "_TomlTable", index: int, base: Path) -> SinkConfig:
     kind = t.choice("type", SINK_TYPES, required=True)
     name = t.string("name", default=f"{kind}{index}" if index else kind)
     if not _ID.match(name):
@@ -367,11 +368,11 @@ def _sink(t: "_Table", index: int, base: Path) -> SinkConfig:
     return sink
 
 
-def _check_topic(t: "_Table", topic: str) -> None:
+def _check_topic(t: "_TomlTable", topic: str) -> None:
     if "+" in topic or "#" in topic:
         t.fail("topic", "must not contain MQTT wildcards (+ or #)")
     try:
-        fields = {f for _, f, _, _ in __import__("string").Formatter().parse(topic) if f is not None}
+        fields = {f for _, f, _, _ in string.Formatter().parse(topic) if f is not None}
     except ValueError as exc:
         t.fail("topic", f"bad template: {exc}")
     if fields - {"device_id"}:
@@ -393,7 +394,7 @@ def _resolve(p: str | None, base: Path) -> str | None:
     return str(path if path.is_absolute() else (base / path))
 
 
-class _Table:
+class _TomlTable:
     """A TOML table being validated: typed getters that know their dotted path for messages."""
 
     def __init__(self, data: Any, source: str, path: str, base: Path | None = None):
@@ -469,17 +470,17 @@ class _Table:
             self.fail(key, "must be a list of non-empty strings")
         return v
 
-    def table(self, key: str, required: bool = False) -> "_Table":
+    def table(self, key: str, required: bool = False) -> "_TomlTable":
         v = self._get(key, required)
-        return _Table({} if v is None else v, self.source, self._where(key), self.base)
+        return _TomlTable({} if v is None else v, self.source, self._where(key), self.base)
 
-    def array(self, key: str, required: bool = False) -> list["_Table"]:
+    def array(self, key: str, required: bool = False) -> list["_TomlTable"]:
         v = self._get(key, required)
         if v is None:
             return []
         if not isinstance(v, list) or not v:
             self.fail(key, f"must be a non-empty array of tables ([[{key}]])")
-        return [_Table(item, self.source, f"{self._where(key)}[{i}]", self.base) for i, item in enumerate(v)]
+        return [_TomlTable(item, self.source, f"{self._where(key)}[{i}]", self.base) for i, item in enumerate(v)]
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.seen)

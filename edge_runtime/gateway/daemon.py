@@ -22,7 +22,7 @@ import signal
 import sqlite3
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -33,12 +33,16 @@ from edge_runtime.gateway.logs import set_level
 from edge_runtime.gateway.metrics import DeviceTelemetry, GatewayMetrics, MetricsServer, SinkTelemetry, Telemetry
 from edge_runtime.gateway.sources import DeviceSource, ReplaySource, SourceCounters
 from edge_runtime.gateway.systemd import Notifier
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks.base import Sink, SinkUnavailable
 from edge_runtime.sinks.direct import DirectWriter
 from edge_runtime.sinks.envelope import Envelope
 from edge_runtime.spool import Spool
 from firmware_bridge.backoff import Backoff
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
+    from edge_runtime.engine import Engine
 
 log = logging.getLogger("edge_runtime.gateway")
 TELEMETRY_TIMEOUT_S = 2.0  # a scrape waits this long for the event loop to read the counters
@@ -83,7 +87,7 @@ def build_sink(cfg: SinkConfig, codecs: dict | None = None) -> Sink:
     return sink
 
 
-def load_engine(config: GatewayConfig):
+def load_engine(config: GatewayConfig) -> tuple[Bundle, Engine]:
     """The config's bundle, verified and signature-checked with its trust, and an engine for it
     (raises BundleError on any problem)."""
     from edge_runtime.engine import Engine
@@ -92,7 +96,7 @@ def load_engine(config: GatewayConfig):
     return bundle, Engine(bundle)
 
 
-def load_engine_quietly(config: GatewayConfig):
+def load_engine_quietly(config: GatewayConfig) -> tuple[Bundle, Engine]:
     """``load_engine`` without the LiteRT runtime's INFO line on stderr (for screens meant for people)."""
     from edge_runtime.interpreter import native_stderr_silenced
 
@@ -106,7 +110,7 @@ class Gateway:
         config: GatewayConfig,
         config_path: str | None = None,
         notifier: Notifier | None = None,
-        engine_factory: Callable[[GatewayConfig], tuple[object, object]] = load_engine,
+        engine_factory: Callable[[GatewayConfig], tuple[Bundle, Engine]] = load_engine,
         overrides: Callable[[GatewayConfig], GatewayConfig] = lambda c: c,
     ):
         self.config = config
@@ -140,6 +144,7 @@ class Gateway:
         self._retired_failures: dict[str, int] = {}  # failures of sinks replaced or removed, per sink name
         self._guard_drops: dict[str, int] = {}  # windows lost outside the engine (it raised; the spool failed)
         self._pending_full = False  # the pending bound is being hit (logged once per episode)
+        self._retiring: set[asyncio.Task] = set()  # local sinks a reload removed, still draining
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -251,6 +256,8 @@ class Gateway:
         not_written = {}
         for name, writer in self.direct.items():
             not_written[name] = await writer.close(remaining())
+        if self._retiring:  # sinks a reload removed: they had drain_timeout_s from then, and have what is left
+            await asyncio.wait(set(self._retiring), timeout=remaining())
         left = {}
         if self.spool is not None and self.forwarders:
             results = await asyncio.gather(
@@ -380,6 +387,12 @@ class Gateway:
             self._flush_wanted.clear()
             windows = self._take_pending()
             try:
+                await self._room_in_local_sinks(len(windows))  # outside the lock: a reload may run meanwhile
+            except asyncio.CancelledError:  # shutdown's drain timeout, with a local sink still blocked
+                for w, _ in windows:
+                    self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
+                raise
+            try:
                 async with self._sinks_swapping:
                     await self._accept(windows)
             except Exception as exc:  # e.g. the disk is full: say so loudly, count, keep the gateway up
@@ -389,6 +402,12 @@ class Gateway:
                     self._guard_drops[w.device_id] = self._guard_drops.get(w.device_id, 0) + 1
             if self._closing and not self._pending:
                 return
+
+    async def _room_in_local_sinks(self, n: int) -> None:
+        """Back-pressure: until every local sink's queue has room for ``n`` records (a sink a reload
+        removes meanwhile stops counting; one it adds starts empty)."""
+        for writer in list(self.direct.values()):
+            await writer.wait_for_room(n)
 
     def _take_pending(self) -> list[tuple[TransformedWindow, float]]:
         windows, self._pending = self._pending, []
@@ -414,7 +433,7 @@ class Gateway:
             if fwd is not None:
                 fwd.wake()
         for writer in list(self.direct.values()):
-            await writer.put(envelopes)  # waits while a local sink's queue is full (back-pressure)
+            await writer.put(envelopes)  # room was waited for before the lock (_room_in_local_sinks)
         self.accepted += len(envelopes)
         now = time.perf_counter()
         for w, started in pending:
@@ -446,12 +465,27 @@ class Gateway:
         if fwd is not None:
             await fwd.stop()
         writer = self.direct.pop(name, None)
-        if writer is not None:
-            await writer.close(self.config.drain_timeout_s)
         self._retired_failures[name] = self._retired_failures.get(name, 0) + (fwd or writer).failures
         sink = self.sinks.pop(name)
         self.sink_configs.pop(name, None)
+        if writer is not None:  # its queue drains in the background (drain_timeout_s): a blocked sink never
+            task = asyncio.create_task(self._retire(writer, sink), name=f"retire:{name}")  # holds up a reload
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+            return
         await sink.close()
+
+    async def _retire(self, writer: DirectWriter, sink: Sink) -> None:
+        """A local sink a reload removed or replaced: what is queued for it is written within
+        ``drain_timeout_s`` (the rest is logged as not written), then it is closed."""
+        failures = writer.failures
+        await writer.close(self.config.drain_timeout_s)
+        name = sink.name  # its failures while it drained count too
+        self._retired_failures[name] = self._retired_failures.get(name, 0) + writer.failures - failures
+        try:
+            await sink.close()
+        except Exception as exc:
+            log.warning("sink close failed", extra={"sink": sink.name, "error": repr(exc)})
 
     def _delivered(self, sink: str, count: int, latencies: list[float]) -> None:
         self.metrics.delivered.labels(sink).inc(count)

@@ -11,9 +11,12 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.errors import UserError
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 
 def synthetic_dataset(root: Path, recordings: int, samples: int, rate: float) -> None:
@@ -40,7 +43,7 @@ def _warm_up() -> None:
     import edge_runtime.publish.task  # noqa: F401
 
 
-def workers_speedup(bundle: Any, quick: bool = False) -> dict[str, Any]:
+def workers_speedup(bundle: Bundle, quick: bool = False) -> dict[str, Any]:
     """Windows/s publishing the same data set on 1 and on 2 worker processes (and in this process)."""
     try:
         import distributed as dd

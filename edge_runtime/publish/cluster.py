@@ -17,11 +17,14 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import distributed as dd  # this module is imported only when a cluster is asked for
 
 from edge_runtime.errors import UserError
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 PLUGIN_PREFIX = "edge-runtime-bundle-"
 
@@ -31,7 +34,7 @@ class BundlePlugin(dd.WorkerPlugin):
     (signature included: against the worker's own trusted keys plus the public key that the driver
     verified this bundle's signature with)."""
 
-    def __init__(self, bundle: Any):
+    def __init__(self, bundle: Bundle):
         from edge_runtime.signing import SIGNATURE_FILE
 
         names = [*bundle.manifest["files"], "manifest.json"]

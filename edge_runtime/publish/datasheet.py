@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_runtime.publish.task import Options
+from edge_runtime.publish.task import SKIPPED_SAMPLES, Options
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 JSON_NAME, MD_NAME = "DATASET.json", "DATASET.md"
 
 
-def signer_of(bundle: Any) -> str | None:
+def signer_of(bundle: Bundle) -> str | None:
     """Who signed the bundle, where bundles carry a signature (else ``None``)."""
     for attr in ("signer", "signed_by"):
         value = getattr(bundle, attr, None)
@@ -29,8 +32,8 @@ def signer_of(bundle: Any) -> str | None:
     return None
 
 
-def build(bundle: Any, options: Options, description: str, finished: list[dict],
-          failed: list[tuple[str, str]]) -> dict[str, Any]:
+def build(bundle: Bundle, options: Options, description: str, finished: list[dict],
+          failed: list[tuple[str, str]], short: list[tuple[str, str]] = ()) -> dict[str, Any]:
     m = bundle.manifest
     acts = m.get("activities", {})
     metrics = m.get("conversion", {}).get("metrics", {})
@@ -39,6 +42,8 @@ def build(bundle: Any, options: Options, description: str, finished: list[dict],
             "source": description,
             "recordings": len(finished),
             "recordings_failed": [{"key": k, "reason": r} for k, r in sorted(failed)],
+            "recordings_too_short": [{"key": k, "reason": r} for k, r in sorted(short)],
+            "samples_skipped": {k: sum(int(r.get(k, 0)) for r in finished) for k in SKIPPED_SAMPLES},
             "windows": sum(int(r.get("windows", 0)) for r in finished),
             "windows_dropped": sum(int(r.get("dropped", 0)) for r in finished),
             "columns": ["window", "t", *bundle.channels],
@@ -114,15 +119,23 @@ def markdown(sheet: dict[str, Any]) -> str:
     if d["recordings_failed"]:
         lines += ["", f"## {len(d['recordings_failed'])} recording(s) not published", ""]
         lines += [f"- {f['key']}: {f['reason']}" for f in d["recordings_failed"]]
+    if d.get("recordings_too_short"):
+        lines += ["", f"## {len(d['recordings_too_short'])} recording(s) shorter than one window (nothing to publish)",
+                  ""]
+        lines += [f"- {f['key']}: {f['reason']}" for f in d["recordings_too_short"]]
+    skipped = {k: n for k, n in d.get("samples_skipped", {}).items() if n}
+    if skipped:
+        lines += ["", "Input samples the engine skipped (never forwarded, never part of a window): "
+                  + ", ".join(f"{n} {SKIPPED_SAMPLES[k]}" for k, n in skipped.items()) + "."]
     lines += ["", f"Per-recording checksums (input and output SHA-256): {JSON_NAME}.", ""]
     return "\n".join(line for line in lines if line is not None)
 
 
-def write(root: Path, bundle: Any, options: Options, description: str, finished: list[dict],
-          failed: list[tuple[str, str]]) -> dict[str, Any]:
+def write(root: Path, bundle: Bundle, options: Options, description: str, finished: list[dict],
+          failed: list[tuple[str, str]], short: list[tuple[str, str]] = ()) -> dict[str, Any]:
     from edge_runtime.publish.task import write_atomic
 
-    sheet = build(bundle, options, description, finished, failed)
+    sheet = build(bundle, options, description, finished, failed, short)
     write_atomic(Path(root) / JSON_NAME, (json.dumps(sheet, indent=2, sort_keys=True) + "\n").encode())
     write_atomic(Path(root) / MD_NAME, markdown(sheet).encode())
     return sheet

@@ -5,7 +5,8 @@
    in ``OUT/.edge-runtime/``: ``run.json``, the fingerprint, and ``ledger.jsonl``, one line per
    finished recording with its input's and output's SHA-256, appended by this process only);
 3. run one task per recording, here or on Dask workers; a task whose ledger line still matches
-   both files is skipped; a failing recording is reported with its reason and the rest go on;
+   both files is skipped; a failing recording is reported with its reason and the rest go on; a
+   recording shorter than one window has nothing to publish: it is reported and listed, not failed;
 4. write the datasheet, remove temporary files a killed worker left, and (for ``OUT.zip``) pack.
 
 Progress: recordings done / total, windows/s and the ETA, on stderr.
@@ -21,12 +22,15 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from edge_runtime.errors import UserError
 from edge_runtime.publish import datasheet
 from edge_runtime.publish.sources import Source, discover
-from edge_runtime.publish.task import PARTIAL_MARK, Options, finished, run_task
+from edge_runtime.publish.task import PARTIAL_MARK, SKIPPED_SAMPLES, Options, finished, run_task, skipped_samples_text
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 STATE_DIR = ".edge-runtime"
 RUN_FILE = "run.json"
@@ -40,13 +44,16 @@ class Summary:
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    short: list[tuple[str, str]] = field(default_factory=list)  # shorter than one window: nothing to publish
     windows: int = 0  # transformed in this run
     dropped: int = 0  # windows the model failed on (all recordings of the data set)
+    samples: dict[str, int] = field(default_factory=dict)  # input samples and those skipped (all recordings)
     seconds: float = 0.0
 
     @property
     def exit_status(self) -> int:
-        return 1 if self.failed or self.dropped else 0
+        nothing = self.short and not (self.done or self.skipped)  # every recording too short: say so
+        return 1 if self.failed or self.dropped or nothing else 0
 
     def line(self) -> str:
         rate = f", {self.windows / self.seconds:,.0f} windows/s" if self.seconds > 0 and self.windows else ""
@@ -55,12 +62,15 @@ class Summary:
                 f"{self.seconds:.1f} s{rate}")
         if self.dropped:
             text += f"; {self.dropped} windows dropped (the model failed on them)"
+        if self.short:
+            text += f"; {len(self.short)} recording(s) shorter than one window (not published)"
         if self.failed:
             text += f"; {len(self.failed)} recording(s) FAILED"
-        return text
+        skipped = skipped_samples_text(self.samples)
+        return text + (f"\n{self.out}: {skipped}" if skipped else "")
 
 
-def fingerprint(bundle: Any, options: Options, description: str) -> dict[str, Any]:
+def fingerprint(bundle: Bundle, options: Options, description: str) -> dict[str, Any]:
     """What makes two runs the same run (same bundle files, same options, same input)."""
     return {"bundle": bundle.id, "version": bundle.version,
             "model_sha256": bundle.manifest["files"][bundle.manifest["model"]["file"]],
@@ -70,7 +80,7 @@ def fingerprint(bundle: Any, options: Options, description: str) -> dict[str, An
 def publish(
     src: str | os.PathLike,
     dst: str | os.PathLike,
-    bundle: Any,
+    bundle: Bundle,
     options: Options = Options(),
     *,
     workers: int | None = None,
@@ -108,11 +118,14 @@ def publish(
             if res["status"] == "failed":
                 summary.failed.append((res["key"], res["reason"]))
                 bar.write(f"{res['key']}: FAILED: {res['reason']}", file=sys.stderr)
+            elif res["status"] == "short":
+                summary.short.append((res["key"], res["reason"]))
+                bar.write(f"{res['key']}: not published: {res['reason']}", file=sys.stderr)
             elif res["status"] == "done":
                 summary.done += 1
                 summary.windows += res["windows"]
                 entry = {k: res[k] for k in ("key", "input_sha256", "output", "output_sha256", "samples",
-                                             "windows", "dropped")}
+                                             "windows", "dropped", "samples_in", *SKIPPED_SAMPLES)}
                 log.write(json.dumps(entry, sort_keys=True) + "\n")
                 log.flush()  # one line per finished recording, visible to a run that resumes after a kill
             else:
@@ -124,7 +137,8 @@ def publish(
     _remove_partials(root)
     finished = [results[s.key] for s in sources if results.get(s.key, {}).get("status") in ("done", "skipped")]
     summary.dropped = sum(int(r.get("dropped", 0)) for r in finished)
-    datasheet.write(root, bundle, options, description, finished, summary.failed)
+    summary.samples = {k: sum(int(r.get(k, 0)) for r in finished) for k in ("samples_in", *SKIPPED_SAMPLES)}
+    datasheet.write(root, bundle, options, description, finished, summary.failed, summary.short)
     if as_zip and not summary.failed:
         _pack(root, dst)
         shutil.rmtree(root)

@@ -16,13 +16,41 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_runtime.errors import UserError
+from edge_runtime.errors import DataError, UserError
 from edge_runtime.publish.sources import Source
+
+if TYPE_CHECKING:
+    from edge_runtime.bundle import Bundle
 
 CHUNK_SAMPLES = 4096  # samples per engine push; fixed, so every process streams a recording alike
 PARTIAL_MARK = ".partial-"
+# the engine's sample counters a summary reports (besides ``samples_in``), and what each means
+SKIPPED_SAMPLES = {"samples_invalid": "non-finite or too large", "samples_out_of_order": "out of order",
+                   "restarts": "gaps longer than --max-gap (partial window discarded)"}
+
+
+class TooShort(DataError):
+    """A recording gives no whole window: there is nothing transformed to write for it."""
+
+
+def too_short(where: Any, t: Any, bundle: Bundle) -> TooShort:
+    span = float(t[-1] - t[0]) if len(t) else 0.0
+    return TooShort(f"{where}: {len(t)} samples ({span:.2f} s) give no whole window: bundle {bundle.id} needs "
+                    f"{bundle.window} samples at {bundle.sample_rate:g} Hz ({bundle.window / bundle.sample_rate:g} s) "
+                    "of continuous signal; nothing was written")
+
+
+def sample_counts(totals: dict[str, int]) -> dict[str, int]:
+    """``samples_in`` and the :data:`SKIPPED_SAMPLES` counters out of an engine's totals."""
+    return {k: int(totals.get(k, 0)) for k in ("samples_in", *SKIPPED_SAMPLES)}
+
+
+def skipped_samples_text(samples: dict[str, int]) -> str | None:
+    """``"N input samples; skipped a non-finite ..., b out of order, ..."`` or ``None`` if none were."""
+    skipped = [f"{samples[k]} {label}" for k, label in SKIPPED_SAMPLES.items() if samples.get(k)]
+    return f"{samples.get('samples_in', 0)} input samples; skipped " + ", ".join(skipped) if skipped else None
 
 
 @dataclass(frozen=True)
@@ -50,7 +78,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-def transform_recording(bundle: Any, interpreter: Any, source: Source, options: Options) -> tuple[bytes, dict]:
+def transform_recording(bundle: Bundle, interpreter: Any, source: Source, options: Options) -> tuple[bytes, dict]:
     """The transformed recording's bytes (the source's format) and its counts; raises on bad input."""
     from edge_runtime.engine import Engine
     from edge_runtime.publish import formats, sources
@@ -68,7 +96,10 @@ def transform_recording(bundle: Any, interpreter: Any, source: Source, options: 
         records += flush(device)
     totals = engine.totals()
     counts = {"samples": int(len(loaded.t)), "windows": len(records),
-              "dropped": int(totals.get("windows_dropped", 0)), "input_sha256": loaded.sha256}
+              "dropped": int(totals.get("windows_dropped", 0)), "input_sha256": loaded.sha256,
+              **sample_counts(totals)}
+    if counts["windows"] + counts["dropped"] == 0:
+        raise too_short(source.key, loaded.t, bundle)
     if source.out_format == "parquet":
         meta = {"bundle": bundle.id, "version": bundle.version, "source": source.key}
         data = formats.windows_parquet(records, bundle.channels, bundle.units, meta)
@@ -90,12 +121,12 @@ def finished(source: Source, out_root: str, expect: dict | None) -> bool:
         return False  # unreadable now: the task will say why
 
 
-def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, options: Options,
+def run_task(bundle: Bundle, interpreter: Any, source: Source, out_root: str, options: Options,
              expect: dict | None = None) -> dict:
     """Transform ``source`` into ``out_root`` unless ``expect`` (its ledger entry) shows it is done.
 
     Never raises for a bad recording: the result says ``failed`` and why, so one bad recording never
-    stops the others.
+    stops the others. A recording shorter than one window is ``short`` (nothing to publish), with why.
     """
     start = time.perf_counter()
     result: dict[str, Any] = {"key": source.key, "pid": os.getpid()}
@@ -105,6 +136,8 @@ def run_task(bundle: Any, interpreter: Any, source: Source, out_root: str, optio
     try:
         data, counts = transform_recording(bundle, interpreter, source, options)
         write_atomic(dst, data)
+    except TooShort as exc:
+        return {**result, "status": "short", "reason": str(exc), "seconds": time.perf_counter() - start}
     except (UserError, OSError, ValueError) as exc:  # DataError is a UserError: a clear one-line reason
         return {**result, "status": "failed", "reason": str(exc), "seconds": time.perf_counter() - start}
     except Exception as exc:  # anything else is ours, but still only this recording's failure

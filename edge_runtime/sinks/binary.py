@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 
 MAGIC = b"EW"
 VERSION = 1

@@ -37,21 +37,27 @@ class DirectWriter:
         """Queue a batch; waits while the queue holds ``max_records`` (back-pressure)."""
         if not envelopes:
             return
+        await self.wait_for_room(len(envelopes))
         async with self._room:
-            if self.queued and self.queued + len(envelopes) > self.max_records:
+            self.queued += len(envelopes)
+            self._batches.put_nowait(envelopes)
+
+    async def wait_for_room(self, n: int) -> None:
+        """Until ``n`` more records fit (or the queue is empty, or the writer is closed). The gateway
+        waits here before it takes its sink-swap lock, so a reload never waits on a blocked sink."""
+        async with self._room:
+            if self.queued and self.queued + n > self.max_records:
                 self.metrics.sink_backpressure.labels(self.sink.name).inc()
                 if not self._blocked:
                     self._blocked = True
                     log.warning("local sink is not keeping up; its queue is full, so accepting new windows waits "
                                 "(back-pressure)", extra={"sink": self.sink.name, "queued": self.queued,
                                                           "max_records": self.max_records})
-                await self._room.wait_for(lambda: self._closed or self.queued + len(envelopes) <= self.max_records
+                await self._room.wait_for(lambda: self._closed or self.queued + n <= self.max_records
                                           or not self.queued)
                 if self._blocked and not self._closed:
                     self._blocked = False
                     log.info("local sink caught up", extra={"sink": self.sink.name})
-            self.queued += len(envelopes)
-            self._batches.put_nowait(envelopes)
 
     async def _run(self) -> None:
         while (batch := await self._batches.get()) is not None:

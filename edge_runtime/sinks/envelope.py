@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks import binary
 
 

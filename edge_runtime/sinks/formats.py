@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from edge_runtime.record import TransformedWindow
+from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks import binary
 from edge_runtime.sinks.envelope import Envelope
 

@@ -17,12 +17,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-frontier", action="store_true",
                    help="skip the frontier (attackers on the kept features of raw data, for transforms that declare them)")
     p.add_argument("--out", default="evaluation-report", help="output folder (default: ./evaluation-report)")
+    from edge_runtime.signing import add_trust_arguments
+
+    add_trust_arguments(p)  # for --bundle: the same trust as transform and the gateway
 
 
 def run(args) -> int:
+    from edge_runtime.bundle import load_bundle_from_args
+
+    bundles = [load_bundle_from_args(b, args, "edge-runtime evaluate") for b in args.bundle]  # first: fail fast
     from models.data import DataConfig, load_dataset
     from models.evaluation import evaluate, frontiers, label_only
-    from models.judges import Judges
+    from models.frozen_judges import Judges
     from models.measured import measured_figures
     from models.report import write
     from models.transforms import Identity, KerasRun, Noise, Resample
@@ -33,11 +39,10 @@ def run(args) -> int:
     print("judges (raw test accuracy):", {k: round(v["raw_test_accuracy"], 4) for k, v in meta.items()})
     transforms = [] if args.no_raw else [Identity()]
     transforms += [KerasRun(r) for r in args.run]
-    if args.bundle:
-        from edge_runtime.bundle import load_bundle
+    if bundles:
         from models.transforms import BundleTransform
 
-        transforms += [BundleTransform(load_bundle(b)) for b in args.bundle]
+        transforms += [BundleTransform(b) for b in bundles]
     if args.baselines:
         transforms += [Resample(5), Noise(0.5, std=ds.std)]
     if not transforms:

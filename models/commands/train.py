@@ -27,7 +27,7 @@ def run(args) -> int:
     if not args.no_report:
         from models.data import DataConfig, load_dataset
         from models.evaluation import evaluate
-        from models.judges import Judges
+        from models.frozen_judges import Judges
         from models.report import write
         from models.transforms import Identity, KerasRun, Noise, Resample
 

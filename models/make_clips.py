@@ -1,6 +1,8 @@
-"""Build the demo's package data from the MotionSense data (run once on the workstation):
+"""Build the demo's package data (``edge_runtime/clips/``) from the MotionSense data, once, on the workstation:
 
-    python edge_runtime/clips/make_clips.py [MOTIONSENSE_DIR]
+    python3 -m models.make_clips [MOTIONSENSE_DIR]
+
+A workstation script, so it lives here and not in the edge package it writes into.
 
 - ``subject_<n>.csv``: one clip per demo subject in our recording format (t, acc xyz in g with
   gravity, gyro xyz in rad/s; 50 Hz): ``SEGMENT_S`` seconds of each activity, from the *test*
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+import edge_runtime
+from edge_runtime.demo_judges import fit_judge, save_judges
 from edge_runtime.features import MAG2
-from edge_runtime.gateway.judges import fit_judge, save_judges
 from edge_runtime.motionsense import SAMPLE_RATE, MotionSense, default_data_dir
 from edge_runtime.recording import write_recording
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(edge_runtime.__file__).resolve().parent / "clips"  # the package data this script writes
 ACTIVITIES = ("wlk", "jog", "ups", "dws", "std")  # jog is the sensitive one
 REQUIRED = ("dws", "ups", "wlk")
 TEST_TRIALS = {"dws": 11, "ups": 12, "wlk": 15, "jog": 16, "std": 14}

@@ -1,7 +1,7 @@
 """The judges' privacy/utility table as ``metrics_fn(transform_fn) -> {name: value}`` for parity.
 
 The table itself is the lead's (``models.report.judge_metrics``: the frozen judges of
-``models.judges`` on the published test trials, summarised by ``models.evaluation.summary``); this
+``models.frozen_judges`` on the published test trials, summarised by ``models.evaluation.summary``); this
 module only decides whether it applies to a model and hands it to the converter.
 """
 

@@ -1,4 +1,10 @@
-"""Helpers for the gateway tests (no tests here): a real bundle, recordings, configs, a daemon process."""
+"""Testing utilities for the gateway: a bundle and recordings to stream, a config, the daemon as a real process.
+
+``Daemon(config).start()`` runs ``edge-runtime run --config`` as a subprocess and collects its JSON
+log lines, so a test waits on the event itself (``wait_log``) instead of sleeping; ``scrape`` and
+``metric`` read its Prometheus endpoint. ``gateway_files`` needs the suite's fixture model
+``affine_mag2_w128`` in ``edge_runtime.testing.MODEL_DIRS``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,12 @@ import urllib.request
 from pathlib import Path
 
 from edge_runtime.recording import write_recording
-from test_engine_support import make_bundle, walking_raw
-
-REPO = Path(__file__).resolve().parents[1]
+from edge_runtime.synthetic import synthetic_raw
+from edge_runtime.testing import make_bundle
 
 
 def make_recording(path: Path, seconds: float = 20.0, seed: int = 0) -> Path:
-    t, raw = walking_raw(int(seconds * 50), seed=seed)
+    t, raw = synthetic_raw(int(seconds * 50), seed=seed)
     write_recording(path, t, raw)
     return path
 

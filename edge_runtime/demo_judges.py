@@ -1,7 +1,7 @@
 """Small numpy judges for the demo's summary: what a classifier infers from a window.
 
 A softmax regression on the statistical and spectral features (``edge_runtime/window_stats.py``,
-the tree attackers' features) of ``mag2`` windows (the published protocol's channels), trained on the MotionSense *train* trials by ``edge_runtime/clips/make_clips.py``
+the tree attackers' features) of ``mag2`` windows (the published protocol's channels), trained on the MotionSense *train* trials by ``models/make_clips.py``
 and shipped as a few kilobytes of weights. numpy only, so the demo's summary runs on the edge
 install. They are honest but modest judges — the privacy numbers we publish come from
 ``edge-runtime evaluate`` (CNN judges and adaptive attackers) — yet enough to show, on the demo's own
