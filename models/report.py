@@ -51,7 +51,7 @@ def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
               "features). Gender is judged on the required activities (dws, ups, wlk); identity (24 subjects, "
               "chance 4.2%) on the moving ones. Gender of unseen people: folds by subject."
               + (" frontier = the same attackers trained only on the features the transform declares it keeps "
-                 "(activity and step timing), computed from raw data: the least any transform keeping them leaks."
+                 "(`keeps` in the manifest), computed from raw data: the least any transform keeping them leaks."
                  if any(e["kind"] == "frontier" for e in extras) else ""), ""]
     lines += utility_table([r for r in reports if "utility" in r] + [e for e in extras if e["kind"] == "label_only"])
     for r in reports:
