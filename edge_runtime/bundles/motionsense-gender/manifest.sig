@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "iKV7Cjq6mdLIf7qO56IWW/aJdCQGhOzfpklmEXX1w3JsmHMXx7lFen45MhEEL5kYx2Ao2NFDh05KVTY2iUuADg=="
+  "signature": "YwyI9UG80Fq3i9kNmapdNK/Wl7Gw9fZTcFzvLZF0GqohckIeZ6X3YfCIJuu4DP8xhB8w37lPDW3Fq4WMvbJ6Aw=="
 }

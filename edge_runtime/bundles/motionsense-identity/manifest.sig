@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "tb0/m/z7F9JDTkwmjKt23aG/FvZnB366jZEPRhgJ9m4LVjV9cI2AWWouTX/sBgTUOT9fyxPagzJbqTrFEm4ICg=="
+  "signature": "y+Cy6yU3HKcmdC4XzV1bPn0/rcgBQWNu3r1dNf8muzuI4DEfTSM/GBI2ZVIEpbrqaUst/3B004/LUrUn1kEMBw=="
 }
