@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "y+Cy6yU3HKcmdC4XzV1bPn0/rcgBQWNu3r1dNf8muzuI4DEfTSM/GBI2ZVIEpbrqaUst/3B004/LUrUn1kEMBw=="
+  "signature": "W1HWPdrm1kbDJ5YejaTQf1+njiZ6DLaEieuuGzcZEb93UfkeuUMz/XcmFrdvXm+EJY6Rh95qc6IJDGYzd2/sDQ=="
 }
