@@ -54,7 +54,7 @@ def workers_speedup(bundle: Bundle, quick: bool = False) -> dict[str, Any]:
     from edge_runtime.publish.task import Options
 
     pyarrow()
-    recordings, samples = (4, 3000) if quick else (8, 15000)
+    recordings, samples = (4, 3000) if quick else (16, 30000)  # ~10 s per worker: task overheads amortised
     options = Options(stride=bundle.stride)
     runs = []
     with tempfile.TemporaryDirectory(prefix="edge-runtime-bench-") as tmp:
