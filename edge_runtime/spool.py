@@ -13,6 +13,7 @@ counted, per sink, and the counters persist across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -49,6 +50,19 @@ CREATE TABLE IF NOT EXISTS counters (
     PRIMARY KEY (sink, name)
 );
 """
+
+
+@contextlib.contextmanager
+def immediate_transaction(db: sqlite3.Connection):
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection; the
+    receiver's store uses it too."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -188,16 +202,7 @@ class Spool:
 
     # -- internals ------------------------------------------------------------------------------
     def _transaction(self):
-        db = self._db
-
-        class _Tx:
-            def __enter__(self_inner):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self_inner, exc_type, exc, tb):
-                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-        return _Tx()
+        return immediate_transaction(self._db)
 
     def _bump(self, sink: str, name: str, by: int) -> None:
         if by:

@@ -44,7 +44,8 @@ def _get(d: dict, path: tuple[str, ...]) -> Any:
 
 
 def _utility(u: dict | None) -> dict[str, Any]:
-    return {name: _get(u or {}, path) for name, path in UTILITY_FIGURES.items() if _get(u or {}, path) is not None}
+    found = {name: _get(u or {}, path) for name, path in UTILITY_FIGURES.items()}
+    return {name: v for name, v in found.items() if v is not None}
 
 
 def _attackers(a: dict | None) -> dict[str, Any]:

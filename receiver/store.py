@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_runtime.transformed_window import TransformedWindow
 from edge_runtime.sinks.envelope import Envelope
+from edge_runtime.spool import immediate_transaction
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")  # as the gateway's config allows
 COUNTERS = ("stored", "duplicates", "untrusted", "malformed")
@@ -183,16 +184,7 @@ class WindowStore:
 
     # -- internals ----------------------------------------------------------------------------------
     def _tx(self):
-        db = self._db
-
-        class _Tx:
-            def __enter__(self_inner):
-                db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self_inner, exc_type, exc, tb):
-                db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-        return _Tx()
+        return immediate_transaction(self._db)
 
     def _bump(self, name: str, by: int) -> None:
         if by:

@@ -23,8 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "measured figures in each manifest before signing")
 
 
-def with_measured(manifest: dict, report_path: str) -> dict:
-    """``manifest`` with the ``measured`` block the report holds for its exact id, version and model."""
+def read_report(report_path: str) -> list:
+    """The entries of an ``edge-runtime evaluate`` report.json (a one-line error if it is not one)."""
     import json
     from pathlib import Path
 
@@ -34,8 +34,15 @@ def with_measured(manifest: dict, report_path: str) -> dict:
         entries = json.loads(Path(report_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise UserError(f"--measured {report_path}: not a readable report.json ({e})") from None
+    return entries if isinstance(entries, list) else []
+
+
+def with_measured(manifest: dict, entries: list, report_path: str) -> dict:
+    """``manifest`` with the ``measured`` block the report holds for its exact id, version and model."""
+    from edge_runtime.errors import UserError
+
     model_sha = manifest["files"][manifest["model"]["file"]]
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         b = entry.get("bundle") if isinstance(entry, dict) else None
         if isinstance(b, dict) and (b.get("id"), b.get("version"), b.get("model_sha256")) == (
                 manifest["id"], manifest["version"], model_sha) and isinstance(entry.get("measured"), dict):
@@ -54,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     folders = [resolve_bundle_path(b) for b in args.bundles]
     manifests = [verify_contents(f, read_manifest_bytes(f)) for f in folders]  # all check out before any is signed
     if args.measured:
-        manifests = [with_measured(m, args.measured) for m in manifests]  # every bundle has figures, or none changes
+        entries = read_report(args.measured)
+        manifests = [with_measured(m, entries, args.measured) for m in manifests]  # every bundle has figures, or none changes
         for folder, m in zip(folders, manifests):
             write_manifest(folder, m)
             verify_contents(folder, read_manifest_bytes(folder))

@@ -114,16 +114,21 @@ def _file_source(path: Path, base: Path) -> Source:
     return Source(kind, str(path), path.relative_to(base).as_posix())
 
 
+def _motionsense_text(source: Source) -> str:
+    """The CSV text of one recording of a MotionSense zip or folder."""
+    from edge_runtime.motionsense import MotionSense
+
+    data = MotionSense(source.path)
+    key = next((k for k in data.keys if k.member == source.member), None)
+    if key is None:
+        raise DataError(f"{source.path}: no recording {source.member}")
+    return data.read_text(key)
+
+
 def checksum(source: Source) -> str:
     """SHA-256 of the bytes :func:`read` would parse (a resumed run compares it, nothing parsed)."""
     if source.kind == "motionsense":
-        from edge_runtime.motionsense import MotionSense
-
-        data = MotionSense(source.path)
-        key = next((k for k in data.keys if k.member == source.member), None)
-        if key is None:
-            raise DataError(f"{source.path}: no recording {source.member}")
-        return hashlib.sha256(data.read_text(key).encode()).hexdigest()
+        return hashlib.sha256(_motionsense_text(source).encode()).hexdigest()
     try:
         return sha256_file(Path(source.path))
     except OSError as exc:
@@ -135,13 +140,9 @@ def read(source: Source) -> Loaded:
     from edge_runtime.motionsense import SAMPLE_RATE
 
     if source.kind == "motionsense":
-        from edge_runtime.motionsense import MotionSense, parse_recording_csv
+        from edge_runtime.motionsense import parse_recording_csv
 
-        data = MotionSense(source.path)
-        key = next((k for k in data.keys if k.member == source.member), None)
-        if key is None:
-            raise DataError(f"{source.path}: no recording {source.member}")
-        text = data.read_text(key)
+        text = _motionsense_text(source)
         raw = parse_recording_csv(text, name=source.member)
         t = np.arange(raw.shape[0], dtype=np.float64) / SAMPLE_RATE
         return Loaded(t, raw, None, hashlib.sha256(text.encode()).hexdigest())
