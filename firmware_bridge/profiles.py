@@ -202,7 +202,9 @@ class PolarVeritySession(ProfileSession):
                             f"GYRO {gyro.rate_hz} Hz +-{gyro.range} dps")
         self._previous: dict[int, int | None] = {pmd.ACC: None, pmd.GYRO: None}
         self._time_rejects = {pmd.ACC: 0, pmd.GYRO: 0}
-        self._waiting: dict[int, deque] = {pmd.ACC: deque(), pmd.GYRO: deque()}  # (t_ns, xyz physical)
+        # (t_ns, xyz physical) awaiting a partner; bounded: decode() trims each to MAX_UNPAIRED after pairing
+        # and reports the trimmed samples as a malformed 'unpaired' frame (the gateway's malformed-frame metric)
+        self._waiting: dict[int, deque] = {pmd.ACC: deque(), pmd.GYRO: deque()}
         self.control: asyncio.Queue | None = None  # control point responses (the profile waits on them)
 
     def set_factor(self, measurement: int, factor: float) -> None:
