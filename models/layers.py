@@ -40,6 +40,10 @@ def load_transform(path):
     return keras.models.load_model(path, compile=False)
 
 
+def steps_per_cell(timing: str) -> int:
+    return 2 if timing == "cadence" else 1
+
+
 @keras.saving.register_keras_serializable(package="privacy_transforms")
 class StepResynthesis(keras.layers.Layer):
     """(standardised context ``[n, before + window + after, channels]``, class probabilities ``[n, K]``)
@@ -61,7 +65,10 @@ class StepResynthesis(keras.layers.Layer):
 
     ``timing="cadence"`` keeps less: the steps are laid on a regular grid at the context's mean step
     period, from its first detected step, so the output carries the wearer's cadence (and where steps
-    are) but not each step's own duration, whose stride-to-stride variation tells people apart.
+    are) but not each step's own duration, whose stride-to-stride variation tells people apart. Each
+    table cell then holds a real *stride* (two consecutive steps, ``cycle_len`` rows each) and the grid
+    alternates its two steps, as a person's left and right steps alternate: one step repeated on a
+    grid is a signal no one makes, and raw-trained classifiers read it as another activity.
     """
 
     BIG = 1 << 20
@@ -92,6 +99,11 @@ class StepResynthesis(keras.layers.Layer):
     @property
     def length(self) -> int:
         return self.before + self.window + self.after
+
+    @property
+    def steps_per_cell(self) -> int:
+        """Steps in one table cell: a stride (2) on the cadence grid, a single step (1) otherwise."""
+        return steps_per_cell(self.timing)
 
     def _fir(self, a):
         """'same' FIR of ``a`` ``[n, length, 1]``; polyphase when the length allows (identical sums)."""
@@ -188,14 +200,16 @@ class StepResynthesis(keras.layers.Layer):
         near = (since <= limit) | (until >= -limit)
         inside = (neg_first >= -t) & (last > t)  # some step before t and some after it
         stepping = tf.where(inside, both, near)  # with only one side, extrapolate from the near one
-        if self.timing == "cadence":  # a regular grid at the mean period, from the context's first step
-            duration = period + 0 * gap
-            phase = tf.math.floordiv(tf.math.floormod(t + neg_first, period) * cl, period)
+        if self.timing == "cadence":  # a regular grid at the mean period, from the context's first step,
+            duration = period + 0 * gap  # alternating the two steps of the cell's stride
+            k = tf.math.floormod(t + neg_first, 2 * period)
+            phase = tf.math.floordiv(tf.math.floormod(k, period) * cl, period) + tf.math.floordiv(k, period) * cl
         else:
             duration = tf.where(both, gap, period)
             phase = tf.math.floordiv(tf.math.floormod(tf.where(neg_first >= -t, since, until), duration) * cl, duration)
         top = self.bucket_min + self.buckets * self.bucket_width - 1
-        offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32) * cl
+        offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32)
+        offset = offset * cl * self.steps_per_cell
         row = base + tf.gather(tf.constant(offset), tf.minimum(duration, top)) + phase
         still = self.rows - w + np.arange(w, dtype=np.int32)  # rank 1: a broadcasting select, any batch
         return tf.gather(self.table, tf.where(stepping, row, still))

@@ -22,7 +22,7 @@ classifier reads as one gender or the other, so no gender is the output's defaul
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,8 @@ class StepSynthConfig:
     bucket_width: int = 3
     activity: ClassifierConfig = ClassifierConfig(filters=(16, 32, 48), epochs=10, seed=7)
     context_stride: int = 32  # train contexts every 32 samples
-    raw_activity: ClassifierConfig = ClassifierConfig(epochs=6, seed=13)  # the recipe's own, picks cycles
+    raw_activity: ClassifierConfig = ClassifierConfig(epochs=6, seed=13)  # the recipe's own, picks cycles...
+    activity_ensemble: int = 3  # ...seeded seed, seed + 1, ...: a pick must not rest on one model's quirks
     train_subsample: int = 2  # of the raw train windows its own raw classifiers see
     gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing
     timing: str = "steps"  # "steps": each step's own duration; "cadence": a regular grid at the mean period
@@ -73,6 +74,13 @@ class StepSynthConfig:
 def kept_features(cfg: StepSynthConfig) -> list[str]:
     """What the output is a function of (the manifest's ``keeps``; the frontier is computed for it)."""
     return ["activity", "step_timing" if cfg.timing == "steps" else "cadence"]
+
+
+def steps_per_cell(timing: str) -> int:
+    """Steps in one table cell (the layer decides: a stride on the cadence grid, else one step)."""
+    from models.layers import steps_per_cell as of_layer
+
+    return of_layer(timing)
 
 
 def fir_bandpass(cfg: DetectorConfig, rate: float) -> np.ndarray:
@@ -137,7 +145,7 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     w, c, n_act = ds.config.window, ds.features.n_channels, len(ds.activities)
     recs = recording_series(ds.train, ds.config.stride)
     series = [ds.standardize(r.x) for r in recs]
-    log(f"[{cfg.name}] {len(recs)} train recordings, {n_act} activities; step-timing transform, "
+    log(f"[{cfg.name}] {len(recs)} train recordings, {n_act} activities; step resynthesis ({cfg.timing} timing), "
         f"context {cfg.before}+{w}+{cfg.after}")
 
     # 1. the on-device activity classifier, on standardised contexts (reflected at recording edges)
@@ -151,22 +159,25 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     # 2. the wearer-side detector; real step cycles cut between its events on train recordings
     emitted = utility_labels(ds, cfg, np.arange(n_act))
     moving = [a for a in range(n_act) if ds.activities[a] not in ("std", "sit") and emitted[a] == a]
-    rows = len(moving) * cfg.buckets * cfg.cycle_len + w
+    rows = len(moving) * cfg.buckets * cfg.cycle_len * steps_per_cell(cfg.timing) + w
     layer = build_layer(cfg, ds, rows)
     events = step_events(layer, series, cfg, w)
     cycles = cut_cycles(series, events, recs, cfg)
     log(f"  {len(cycles['activity'])} train step cycles, {time.time() - t0:.0f} s")
 
-    # 3. the table: a real cycle per (moving activity, cadence bucket), the one whose repeated window
-    #    the recipe's own raw activity classifier reads most surely as its activity; a real still window
-    tiled = np.stack([tile_cycle(cy, dur, w) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
-    own_activity = own_raw_classifier(ds, cfg, "activity", cfg.raw_activity, unit)
-    activity_probs = predict(own_activity, tiled)[np.arange(len(tiled)), cycles["activity"]]
+    # 3. the table: a real cycle per (moving activity, cadence bucket), one that the recipe's own raw
+    #    activity classifiers all read surely as its activity when repeated at any of the cell's periods
+    #    (as the cadence grid repeats it); a real still window
+    own_activity = [own_raw_classifier(ds, cfg, "activity", replace(cfg.raw_activity, seed=cfg.raw_activity.seed + k),
+                                       unit) for k in range(cfg.activity_ensemble)]
     secret_probs = None
     if cfg.secret == "gender":
+        n = steps_per_cell(cfg.timing)
+        tiled = np.stack([tile_cycle(cy, dur, w, n) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
         secret_probs = predict(own_raw_classifier(ds, cfg, "gender", cfg.gender, unit), tiled)[:, 1]
     consistent = detector_consistent(layer, cycles, cfg)
-    table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, activity_probs, secret_probs, consistent)
+    reads_as = surely_read_as(own_activity, cycles["cycle"], w, steps_per_cell(cfg.timing))
+    table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, reads_as, secret_probs, consistent)
     table[-w:] = still_window(ds, data_dir)
     layer.table.assign(table)
     layer.base.assign(base)
@@ -186,14 +197,19 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
 
 
 def cut_cycles(series, events, recs, cfg: StepSynthConfig) -> dict:
-    d = cfg.detector
+    """The table's candidates: every run of ``steps_per_cell`` consecutive steps between the detector's
+    events (each step resampled to ``cycle_len`` points), with its mean step duration."""
+    d, n = cfg.detector, steps_per_cell(cfg.timing)
     out: dict[str, list] = {k: [] for k in ("cycle", "duration", "activity", "subject", "gender", "recording", "at")}
     for s, ev, r in zip(series, events, recs):
-        for a, b in zip(ev[:-1], ev[1:]):
-            if d.min_period <= b - a <= d.max_period:
-                out["cycle"].append(resample_cycle(s[a:b], cfg.cycle_len))
-                for k, v in (("duration", b - a), ("activity", r.activity), ("subject", r.subject),
-                             ("gender", r.gender), ("recording", r.recording), ("at", a)):
+        for i in range(len(ev) - n):
+            run = ev[i:i + n + 1]
+            if ((d.min_period <= np.diff(run)) & (np.diff(run) <= d.max_period)).all():
+                out["cycle"].append(np.concatenate([resample_cycle(s[a:b], cfg.cycle_len)
+                                                    for a, b in zip(run[:-1], run[1:])]))
+                for k, v in (("duration", int(round((run[-1] - run[0]) / n))), ("activity", r.activity),
+                             ("subject", r.subject), ("gender", r.gender), ("recording", r.recording),
+                             ("at", run[0])):
                     out[k].append(v)
     return {k: np.asarray(v) for k, v in out.items()}
 
@@ -208,20 +224,50 @@ def own_raw_classifier(ds: Dataset, cfg: StepSynthConfig, label: str, ccfg: Clas
     return fit_classifier(ds.standardize(ds.train.x[keep]), y, int(y.max()) + 1, *unit, ccfg, name=f"{label}_on_raw")
 
 
-def tile_cycle(cycle: np.ndarray, duration: int, w: int) -> np.ndarray:
-    """A window of ``cycle`` (resampled to ``duration`` samples) repeated, as the graph would emit it."""
-    one = resample_cycle(cycle, int(duration))
-    return np.tile(one, (int(np.ceil(w / len(one))) + 1, 1))[:w].astype(np.float32)
+def cycle_at(cycle: np.ndarray, duration: int, steps: int = 1) -> np.ndarray:
+    """A table entry of ``steps`` steps, each resampled to ``duration`` samples, as the graph plays it."""
+    return np.concatenate([resample_cycle(part, int(duration)) for part in np.split(cycle, steps)])
+
+
+def tile_cycle(cycle: np.ndarray, duration: int, w: int, steps: int = 1, phase: int = 0) -> np.ndarray:
+    """``w`` samples of a table entry repeated at ``duration`` samples a step, from ``phase``."""
+    one = cycle_at(cycle, duration, steps)
+    return np.tile(one, (int(np.ceil((w + phase) / len(one))) + 1, 1))[phase:phase + w].astype(np.float32)
+
+
+def cell_periods(cfg: StepSynthConfig, b: int) -> list[int]:
+    """The step durations the graph draws bucket ``b``'s cycle at (the end buckets also take the
+    durations beyond them, up to a bucket width further)."""
+    lo = cfg.bucket_min + b * cfg.bucket_width
+    periods = list(range(lo, lo + cfg.bucket_width))
+    if b == 0:
+        periods.insert(0, lo - cfg.bucket_width)
+    if b == cfg.buckets - 1:
+        periods.append(lo + 2 * cfg.bucket_width - 1)
+    return periods
+
+
+def surely_read_as(models, cycles: np.ndarray, w: int, steps: int = 1):
+    """``reads_as(rows, activity, periods)``: for each cycle in ``rows``, the least probability of
+    ``activity`` (averaged over ``models``) over its windows repeated at each of ``periods``, starting
+    at phase 0 and at half a step: how surely it reads as its activity wherever the grid puts it."""
+
+    def reads_as(rows: np.ndarray, activity: int, periods) -> np.ndarray:
+        x = np.stack([tile_cycle(cycles[i], p, w, steps, ph) for i in rows for p in periods for ph in (0, p // 2)])
+        probs = np.mean([predict(m, x)[:, activity] for m in models], axis=0)
+        return probs.reshape(len(rows), -1).min(axis=1)
+
+    return reads_as
 
 
 def detector_consistent(layer, cycles: dict, cfg: StepSynthConfig) -> np.ndarray:
     """Cycles whose repetition the graph's own detector reads as exactly one step per cycle, at its
     start (so the output's steps are where the wearer's were, and no more of them)."""
-    n = cfg.before + cfg.after + 128
+    n, steps = cfg.before + cfg.after + 128, steps_per_cell(cfg.timing)
     ok = np.zeros(len(cycles["cycle"]), bool)
     for lo in range(0, len(ok), 2048):
         cyc, dur = cycles["cycle"][lo:lo + 2048], cycles["duration"][lo:lo + 2048]
-        x = np.stack([tile_cycle(c, d, n) for c, d in zip(cyc, dur)])
+        x = np.stack([tile_cycle(c, d, n, steps) for c, d in zip(cyc, dur)])
         peaks = np.asarray(layer.detect(x))
         for i, (p, d) in enumerate(zip(peaks, dur)):
             want = np.arange(0, n, d)
@@ -231,12 +277,12 @@ def detector_consistent(layer, cycles: dict, cfg: StepSynthConfig) -> np.ndarray
     return ok
 
 
-def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, activity_probs, secret_probs, consistent):
+def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, reads_as, secret_probs, consistent):
     """Per (moving activity, bucket), among its cycles the graph's detector reads as one step each
-    (``consistent``) and the recipe's raw classifier reads surely as the activity (top half of
-    ``activity_probs``; with gender the secret, also read as the gender the cell is assigned, cells
-    alternating): the one nearest the cell's median shape, a typical real step."""
-    w, cl = ds.config.window, cfg.cycle_len
+    (``consistent``) and the recipe's raw classifiers read surely as the activity at the cell's
+    periods (top quarter by ``reads_as``; with gender the secret, also read as the gender the cell is
+    assigned, cells alternating): the one nearest the cell's median shape, a typical real step."""
+    w, cl = ds.config.window, cfg.cycle_len * steps_per_cell(cfg.timing)  # rows per cell
     n_act = len(ds.activities)
     table = np.zeros((len(moving) * cfg.buckets * cl + w, ds.features.n_channels), np.float32)
     base = np.full(n_act, -1, np.int32)
@@ -256,18 +302,21 @@ def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, activity
                 near = np.abs(bucket[pool] - b)
                 cell = np.flatnonzero(pool)[near <= np.sort(near)[min(40, len(near) - 1)]]
             shape_pool = cell
-            cell = cell[activity_probs[cell] >= np.median(activity_probs[cell])]
+            surely = reads_as(cell, a, cell_periods(cfg, b))
+            top = surely >= np.quantile(surely, 0.75)
+            cell, surely = cell[top], surely[top]
             if secret_probs is not None:
                 want = (k + b) % 2
                 p = secret_probs[cell] if want == 1 else 1 - secret_probs[cell]
-                cell = cell[p >= np.median(p)]
+                cell, surely = cell[p >= np.median(p)], surely[p >= np.median(p)]
             median = np.median(cycles["cycle"][shape_pool], 0)
-            i = int(cell[np.argmin(((cycles["cycle"][cell] - median) ** 2).sum(axis=(1, 2)))])
+            j = int(np.argmin(((cycles["cycle"][cell] - median) ** 2).sum(axis=(1, 2))))
+            i = int(cell[j])
             table[base[a] + b * cl: base[a] + (b + 1) * cl] = cycles["cycle"][i]
             picks.append({"activity": ds.activities[a], "bucket": b, "subject": int(cycles["subject"][i]),
                           "recording": int(cycles["recording"][i]), "at": int(cycles["at"][i]),
                           "duration": int(cycles["duration"][i]),
-                          "read_as_activity": round(float(activity_probs[i]), 4),
+                          "read_as_activity": round(float(surely[j]), 4),
                           **({"read_as_gender1": round(float(secret_probs[i]), 4)} if secret_probs is not None else {})})
     for a in range(n_act):  # a sensitive activity is emitted as its neutral one
         base[a], period[a] = base[emitted[a]], period[emitted[a]]

@@ -24,7 +24,8 @@ def make_layer(timing: str = "steps"):
     from models.layers import StepResynthesis
 
     d = DetectorConfig()
-    rows = 3 * NB * CL + W
+    cell = CL * (2 if timing == "cadence" else 1)  # a stride per cell on the cadence grid
+    rows = 3 * NB * cell + W
     layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, d.peak_radius, d.taps, 1, d.threshold, d.relative,
                             d.min_period, d.max_period, d.max_gap, timing=timing)
     layer.build(None)
@@ -32,12 +33,12 @@ def make_layer(timing: str = "steps"):
     rng = np.random.default_rng(0)
     phase = np.linspace(0, 2 * np.pi, CL, endpoint=False)
     table = np.zeros((rows, 2), np.float32)
-    for k in range(3 * NB):  # a step-shaped cycle per cell: one clear |acc| peak at phase 0
+    for k in range(3 * NB * cell // CL):  # a step-shaped cycle per step: one clear |acc| peak at phase 0
         table[k * CL:(k + 1) * CL, 1] = 1.5 * np.cos(phase) + 0.1 * rng.normal(size=CL)
         table[k * CL:(k + 1) * CL, 0] = 0.5 * np.sin(phase) + 0.1 * k
     table[-W:] = rng.normal(0, 0.05, (W, 2))  # the still window
     layer.table.assign(table)
-    layer.base.assign(np.array([0, NB * CL, 2 * NB * CL, -1, -1], np.int32))  # jog (3) and std (4): still
+    layer.base.assign(np.array([0, NB * cell, 2 * NB * cell, -1, -1], np.int32))  # jog (3) and std (4): still
     layer.default_period.assign(np.full(5, 28, np.int32))
     return layer
 
@@ -102,7 +103,7 @@ def test_cadence_timing_keeps_the_mean_period_and_drops_each_steps_own_duration(
     for timing in ("steps", "cadence"):
         layer = make_layer(timing)
         table = np.asarray(layer.table).copy()
-        table[:-W, 0] = np.repeat(np.arange(3 * NB), CL)  # channel 0 names the cell a row belongs to
+        table[:-W, 0] = np.repeat(np.arange(3 * NB), CL * layer.steps_per_cell)  # channel 0 names the cell
         layer.table.assign(table)
         y = np.concatenate([np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0]
                             for s in range(128, 128 + n, W)])
@@ -111,6 +112,21 @@ def test_cadence_timing_keeps_the_mean_period_and_drops_each_steps_own_duration(
     walking = 2 * NB  # class 2's cells start at 2 * NB
     assert len(cells["steps"]) >= 2, cells  # short and long steps (as the band-passed detector sees them)
     assert cells["cadence"] == {walking + 2}, cells  # the 26-sample mean: bucket 2
+
+
+def test_cadence_grid_alternates_the_two_steps_of_a_stride():
+    """On the cadence grid each cell is a real stride: consecutive output steps play its first and
+    second step in turn (left, right), never one step over and over."""
+    layer = make_layer("cadence")
+    assert layer.steps_per_cell == 2
+    table = np.asarray(layer.table).copy()
+    table[:-W, 0] = np.tile(np.repeat([0.0, 1.0], CL), 3 * NB)  # channel 0: which step of the stride
+    layer.table.assign(table)
+    series = walk(B + W + A, 26.0, 1.0)
+    y = np.asarray(layer(series[None], onehot(2)))[0, :, 0]
+    halves = y[np.r_[True, np.diff(y) != 0]]  # the step halves in playing order
+    assert len(halves) >= 4 and set(halves.tolist()) == {0.0, 1.0}
+    assert (np.diff(halves) != 0).all()  # they alternate
 
 
 def test_sensitive_and_still_classes_emit_the_still_window():
