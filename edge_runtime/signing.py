@@ -10,7 +10,9 @@ signer in every message. Keys are PEM files (PKCS#8 private, SubjectPublicKeyInf
 ``edge-runtime keygen``. Which keys are trusted is a :class:`Trust`: the project key shipped in
 ``edge_runtime/keys/``, the keys folder (``$EDGE_RUNTIME_TRUSTED_KEYS``, default
 ``/etc/edge-runtime/trusted-keys``), and keys an operator names (``--trust``, the gateway config).
-The cryptography is the ``cryptography`` package's; nothing here is hand-written.
+Signing and keys are the ``cryptography`` package's; verifying is OpenSSL's, called through the
+interpreter's own libcrypto so that loading a bundle does not import ``cryptography``
+(:mod:`edge_runtime.ed25519`, which falls back to ``cryptography``). Nothing here is hand-written.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from edge_runtime import ed25519
 from edge_runtime.errors import BundleError, UserError
 
 SIGNATURE_FILE = "manifest.sig"
@@ -105,7 +108,19 @@ _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 _PEM_PUBLIC = re.compile(rb"-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----")
 
 
-def load_public_key(path: str | Path):
+@dataclass(frozen=True)
+class PublicKey:
+    """A trusted Ed25519 public key as its raw 32 bytes: all verification needs, read without ``cryptography``.
+
+    Anything with ``public_bytes_raw()`` (``cryptography``'s ``Ed25519PublicKey`` too) serves as a key."""
+
+    raw: bytes
+
+    def public_bytes_raw(self) -> bytes:
+        return self.raw
+
+
+def load_public_key(path: str | Path) -> PublicKey:
     """An Ed25519 public key from a PEM file (as ``keygen`` and ``openssl pkey -pubout`` write it)."""
     path = Path(path)
     try:
@@ -119,7 +134,7 @@ def load_public_key(path: str | Path):
         der = b""
     if len(der) != len(_SPKI_PREFIX) + 32 or not der.startswith(_SPKI_PREFIX):
         raise UserError(f"{path}: not a PEM Ed25519 public key (make one with 'edge-runtime keygen')")
-    return _ed25519().Ed25519PublicKey.from_public_bytes(der[len(_SPKI_PREFIX):])
+    return PublicKey(der[len(_SPKI_PREFIX):])
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +145,7 @@ def load_public_key(path: str | Path):
 class Trust:
     """The public keys a bundle may be signed by, and whether unsigned bundles are accepted."""
 
-    keys: dict = field(default_factory=dict)  # key id -> Ed25519PublicKey
+    keys: dict = field(default_factory=dict)  # key id -> PublicKey (or cryptography's Ed25519PublicKey)
     sources: dict = field(default_factory=dict)  # key id -> where it came from (for messages)
     allow_unsigned: bool = False
 
@@ -228,13 +243,9 @@ def verify_signature(folder: Path, manifest: bytes, trust: Trust) -> Signer:
         raise BundleError(f"{folder}: signed by key {kid!r}, which is not trusted (trusted keys: {known}); "
                           "refusing it. Trust the signer's public key with --trust KEY.pub, the keys folder "
                           f"({keys_dir()}) or the gateway config's trust.keys")
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        key.verify(signature, manifest)
-    except InvalidSignature:
+    if not ed25519.verify(key.public_bytes_raw(), signature, manifest):
         raise BundleError(f"{folder}: the signature by key {kid} does not match manifest.json: the bundle was "
-                          "modified after signing; refusing it") from None
+                          "modified after signing; refusing it")
     return Signer(kid, trust.sources.get(kid))
 
 
