@@ -23,6 +23,7 @@ def convert_module(
     calibration: np.ndarray | None = None,
     int8_io: bool = False,
     per_channel: bool = False,
+    signature: str = SIGNATURE_NAME,
 ) -> bytes:
     """``module`` (from :func:`converters.fuse.build_module`) -> TFLite bytes.
 
@@ -30,7 +31,8 @@ def convert_module(
     int8 weights are quantized per tensor unless ``per_channel``: per-channel scale and zero-point
     arrays (8-byte zero points) are a large share of a small model's file (gender run: 0.39x vs 0.30x
     the float32 size) and bought no measurable parity on the trained transforms; the judge table at
-    conversion is what decides. Tensor debug names are dropped in every case.
+    conversion is what decides. Tensor debug names are dropped in every case. ``signature`` names
+    the exported ``module.transform`` (a bundle's is ``transform``; the demo's judges use ``classify``).
     """
     import tensorflow as tf
 
@@ -40,8 +42,8 @@ def convert_module(
         raise ValueError("integer I/O needs --quantize int8")
     with tempfile.TemporaryDirectory(prefix="edge-runtime-convert-") as tmp:
         saved = os.path.join(tmp, "saved_model")
-        tf.saved_model.save(module, saved, signatures={SIGNATURE_NAME: module.transform.get_concrete_function()})
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SIGNATURE_NAME])
+        tf.saved_model.save(module, saved, signatures={signature: module.transform.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[signature])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -1,71 +1,60 @@
-"""Small numpy judges for the demo's summary: what a classifier infers from a window.
+"""The demo's judges: the frozen raw-trained CNNs of ``edge-runtime evaluate``, as small TFLite files.
 
-A softmax regression on the statistical and spectral features (``edge_runtime/window_stats.py``,
-the tree attackers' features) of ``mag2`` windows (the published protocol's channels), trained on the MotionSense *train* trials by ``models/make_clips.py``
-and shipped as a few kilobytes of weights. numpy only, so the demo's summary runs on the edge
-install. They are honest but modest judges — the privacy numbers we publish come from
-``edge-runtime evaluate`` (CNN judges and adaptive attackers) — yet enough to show, on the demo's own
-stream, what the raw data gives away and what the forwarded data no longer does.
+``models/make_clips.py`` converts the Keras judges of ``models/frozen_judges.py`` (trained once on
+raw MotionSense train windows, then frozen) into ``edge_runtime/clips/judge_<name>.tflite`` and
+records in ``clips.json`` what each is, its classes, its raw test accuracy and its sha256. Here they
+run on the edge runtime's own interpreter (LiteRT), so the demo's summary asks the same question as
+the published figures ("what does a server that learned from ordinary data infer?") with the same
+judges, on the edge install and without TensorFlow.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.window_stats import window_features
+from edge_runtime.errors import BundleError
+from edge_runtime.interpreter import TFLiteInterpreter, native_stderr_silenced
+
+CLIPS = Path(__file__).resolve().parent / "clips"  # package data: the demo clips and the judge files
 
 
 @dataclass(frozen=True)
 class Judge:
     name: str
     classes: tuple[str, ...]
-    mu: np.ndarray
-    sigma: np.ndarray
-    W: np.ndarray
-    b: np.ndarray
+    windows_of: tuple[str, ...]  # the activities it was trained and tested on
+    raw_test_accuracy: float  # of this file, on the raw MotionSense test windows (clips.json)
+    interpreter: TFLiteInterpreter
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Class indices for ``[n, window, channels]`` windows."""
-        f = (window_features(windows) - self.mu) / self.sigma
-        return np.argmax(f @ self.W + self.b, axis=1)
+        """Class indices for ``[n, 128, 2]`` mag2 windows in physical units."""
+        if len(windows) == 0:
+            return np.zeros(0, np.int64)
+        return self.interpreter.run_batch(np.ascontiguousarray(windows, np.float32)).argmax(axis=1)
 
 
-def fit_judge(name: str, classes: tuple[str, ...], windows: np.ndarray, labels: np.ndarray,
-              steps: int = 600, lr: float = 0.5, l2: float = 1e-3) -> Judge:
-    """Full-batch gradient descent on the softmax cross-entropy (features standardised)."""
-    f = window_features(windows).astype(np.float64)
-    mu, sigma = f.mean(axis=0), f.std(axis=0) + 1e-9
-    z = (f - mu) / sigma
-    k = len(classes)
-    y = np.eye(k)[labels]
-    W = np.zeros((z.shape[1], k))
-    b = np.zeros(k)
-    for _ in range(steps):
-        logits = z @ W + b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        g = (p - y) / len(z)
-        W -= lr * (z.T @ g + l2 * W)
-        b -= lr * g.sum(axis=0)
-    return Judge(name, tuple(classes), mu.astype(np.float32), sigma.astype(np.float32),
-                 W.astype(np.float32), b.astype(np.float32))
-
-
-def save_judges(path: str | Path, judges: list[Judge]) -> None:
-    arrays = {}
-    for j in judges:
-        arrays[f"{j.name}.classes"] = np.array(j.classes)
-        for field in ("mu", "sigma", "W", "b"):
-            arrays[f"{j.name}.{field}"] = getattr(j, field)
-    np.savez_compressed(path, **arrays)
-
-
-def load_judges(path: str | Path) -> dict[str, Judge]:
-    with np.load(path, allow_pickle=False) as z:
-        names = sorted({k.split(".")[0] for k in z.files})
-        return {n: Judge(n, tuple(str(c) for c in z[f"{n}.classes"]), z[f"{n}.mu"], z[f"{n}.sigma"],
-                         z[f"{n}.W"], z[f"{n}.b"]) for n in names}
+def load_judges(names: tuple[str, ...] | None = None, clips_dir: str | Path = CLIPS) -> dict[str, Judge]:
+    """The judges ``clips.json`` lists (or those of ``names``), each file checked against its recorded sha256."""
+    entries = json.loads((Path(clips_dir) / "clips.json").read_text())["judges"]["judges"]
+    out = {}
+    for name in names or tuple(entries):
+        entry = entries[name]
+        path = Path(clips_dir) / entry["file"]
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"{path}: demo judge missing ({exc.strerror})") from None
+        if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+            raise BundleError(f"{path}: sha256 does not match clips.json (a damaged or replaced judge)")
+        with native_stderr_silenced():  # LiteRT's C++ INFO line on creating its CPU delegate
+            interp = TFLiteInterpreter(content, signature=entry["signature"], batch="dynamic", where=str(path))
+        if interp.output_shape[-1] != len(entry["classes"]):
+            raise BundleError(f"{path}: {interp.output_shape[-1]} outputs for {len(entry['classes'])} classes")
+        out[name] = Judge(name, tuple(entry["classes"]), tuple(entry["windows_of"]),
+                          float(entry["raw_test_accuracy_tflite"]), interp)
+    return out

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.classifiers import ClassifierConfig, fit_classifier, predict
 from models.data import MOVING, N_SUBJECTS, REQUIRED, Dataset
-from edge_runtime.window_stats import window_features
+from models.window_stats import window_features
 from models.transforms import apply
 
 

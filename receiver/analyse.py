@@ -4,12 +4,14 @@ The same :func:`figures` runs on a stream rebuilt from stored windows and on a r
 features, so the two can be put side by side (the demo does). Steps come from the independent
 step counter in ``analysis.steps`` (band-pass + peak picking on |acc|); a window counts as *active*
 when its cadence is at least ``ACTIVE_CADENCE`` steps/min; minutes per activity come from the
-demo's small activity classifier (``edge_runtime/clips/judges.npz``, mag2 windows only).
+demo's activity judge (the frozen raw-trained activity5 CNN, ``edge_runtime/clips/judge_activity5.tflite``,
+mag2 windows only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,6 @@ import numpy as np
 ACTIVE_CADENCE = 60.0  # steps/min: slower than the slowest walk in MotionSense (~100), faster than shuffling
 MAX_GAP_S = 60.0  # windows further apart than this (device clock) start a new stretch
 ACC_CHANNEL = "acc_magnitude"
-JUDGES = Path(__file__).resolve().parents[1] / "edge_runtime" / "clips" / "judges.npz"
 MAG2 = ("gyro_magnitude", "acc_magnitude")
 
 
@@ -44,15 +45,20 @@ def figures(stream: np.ndarray, fs: float, window: int, channels: tuple[str, ...
     minutes_per_window = window / fs / 60.0
     per_activity = None
     if tuple(channels) == MAG2 and full.any():
-        from edge_runtime.demo_judges import load_judges
-
-        judge = load_judges(JUDGES)["activity"]
+        judge = _activity_judge()
         picked = judge.predict(chunks[full])
         per_activity = {c: round(float(np.sum(picked == i)) * minutes_per_window, 2)
                         for i, c in enumerate(judge.classes)}
     return Figures(minutes=round(float(np.isfinite(acc).sum()) / fs / 60.0, 2), steps=int(len(steps)),
                    active_minutes=round(float(np.sum(full & (cadence >= ACTIVE_CADENCE))) * minutes_per_window, 2),
                    activity_minutes=per_activity)
+
+
+@lru_cache(maxsize=1)
+def _activity_judge():
+    from edge_runtime.demo_judges import load_judges
+
+    return load_judges(("activity5",))["activity5"]
 
 
 def stream_from_windows(start_times: np.ndarray, values: list[np.ndarray], fs: float) -> np.ndarray:

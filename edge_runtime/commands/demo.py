@@ -6,9 +6,10 @@ transforms them with the default bundle and forwards the records to a JSONL file
 directory, as binary envelopes over HTTP to the receiving side (``edge-runtime receive``'s
 receiver, in this process, storing Parquet in ``./demo-received``), and to MQTT with ``--mqtt URL``
 — the same ``Gateway`` that ``edge-runtime run`` runs. It shows live progress, stops by itself, and
-ends with what an activity and a gender classifier infer from the raw clips versus the forwarded
-windows, what the server computes from what it stored (steps, activity minutes) beside the same
-figures from the raw clips, and a before/after plot.
+ends with what the frozen raw-trained judges of ``edge-runtime evaluate`` (activity, gender, identity;
+TFLite files in ``edge_runtime/clips``) infer from the raw clips versus the forwarded windows, what
+the server computes from what it stored (steps, activity minutes) beside the same figures from the
+raw clips, and a before/after plot.
 """
 
 from __future__ import annotations
@@ -158,8 +159,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(records)} transformed windows in {out} ({out.stat().st_size // 1024} KiB); "
           f"one JSON envelope per line: {{\"id\", \"window\"}}")
     raw_clips = {f"wearable-{i + 1}": (c, load_samples(clips_dir / c["file"])) for i, c in enumerate(clips)}
-    summary = _summary(records, raw_clips, manifest, load_judges(clips_dir / manifest["judges"]["file"]), bundle,
-                       origins)
+    summary = _summary(records, raw_clips, manifest, load_judges(clips_dir=clips_dir), bundle, origins)
     print(summary)
     print(_server_side(records, raw_clips, bundle, receiving, received, origins))
     plot = _plot(records, raw_clips, bundle, origins, Path(args.plot).resolve())
@@ -235,8 +235,10 @@ def _server_side(records, raw_clips, bundle, receiving, totals, origins) -> str:
               "from the raw clips over the same samples:"]
     lines += table_lines(rows, "")
     if kept:
-        lines += [f"  Steps in the walking and stairs windows, raw -> server: {', '.join(kept)}. Jogging is "
-                  "forwarded as standing: its steps and minutes do not reach the server."]
+        hidden = "jog" in bundle.manifest.get("activities", {}).get("sensitive", ())
+        lines += [f"  Steps in the walking and stairs windows, raw -> server: {', '.join(kept)}."
+                  + (" Jogging is forwarded as standing: its steps and minutes do not reach the server." if hidden
+                     else "")]
     return "\n".join(lines)
 
 
@@ -279,6 +281,8 @@ def _aligned(records, raw_clips, bundle, origins):
 
 
 def _summary(records, raw_clips, manifest, judges, bundle, origins) -> str:
+    """What the raw-trained judges read from the raw clips and from the forwarded windows, side by side.
+    Which rows should stay and which should drop is what the bundle declares (its activities, ``protected``)."""
     import numpy as np
 
     if list(bundle.channels) != ["gyro_magnitude", "acc_magnitude"]:
@@ -289,37 +293,53 @@ def _summary(records, raw_clips, manifest, judges, bundle, origins) -> str:
         return "(no forwarded window could be matched to the clips: no summary)"
     raw = np.stack([r[1] for r in rows])
     fwd = np.stack([r[0].values for r in rows])
-    acts = [r[2] for r in rows]
-    genders = [r[3] for r in rows]
-    A, G = judges["activity"], judges["gender"]
-    pa_raw, pa_fwd = [A.classes[i] for i in A.predict(raw)], [A.classes[i] for i in A.predict(fwd)]
-    pg_raw, pg_fwd = [G.classes[i] for i in G.predict(raw)], [G.classes[i] for i in G.predict(fwd)]
-    required, sensitive = set(manifest["required"]), set(manifest["sensitive"])
+    truth = {"activity": [r[2] for r in rows], "gender": [r[3] for r in rows],
+             "subject": [str(raw_clips[r[0].device_id][0]["subject"]) for r in rows]}
+    roles = bundle.manifest.get("activities", {})
+    required = roles.get("required", manifest["required"])
+    sensitive = roles.get("sensitive", manifest["sensitive"])
+    protected = set(bundle.manifest.get("protected", ()))
 
-    def rate(pred, keep, truth=None):
-        idx = [i for i in range(len(rows)) if keep(i)]
+    def rate(judge, label, on):
+        """(raw, forwarded) share of the windows of activities ``on`` that ``judge`` reads as their ``label``."""
+        idx = [i for i, a in enumerate(truth["activity"]) if a in on]
         if not idx:
-            return "   -  "
-        hits = sum(pred[i] == (truth[i] if truth is not None else acts[i]) for i in idx)
-        return f"{100 * hits / len(idx):5.1f}%"
+            return "-", "-", 0
+        want = np.array([truth[label][i] for i in idx])
+        got = [np.array(judge.classes)[judge.predict(x[idx])] for x in (raw, fwd)]
+        return (*(f"{100 * np.mean(g == want):5.1f}%" for g in got), len(idx))
 
-    req = lambda i: acts[i] in required  # noqa: E731
-    sens = lambda i: acts[i] in sensitive  # noqa: E731
-    n_req, n_sens = sum(map(req, range(len(rows)))), sum(map(sens, range(len(rows))))
-    lines = [
-        "",
-        f"What classifiers infer ({len(rows)} windows; numpy judges trained on MotionSense train trials, "
-        "see edge_runtime/clips/README.md):",
-        f"  {'':44s} {'raw clips':>10s} {'forwarded':>10s}",
-        f"  {'activity correct, required (dws/ups/wlk)':44s} {rate(pa_raw, req):>10s} {rate(pa_fwd, req):>10s}"
-        f"   ({n_req} windows; utility: should stay)",
-        f"  {'jogging recognised as jogging (sensitive)':44s} {rate(pa_raw, sens):>10s} {rate(pa_fwd, sens):>10s}"
-        f"   ({n_sens} windows; should drop)",
-        f"  {'gender correct (on required activities)':44s} {rate(pg_raw, req, genders):>10s} "
-        f"{rate(pg_fwd, req, genders):>10s}   (chance = 50%; should drop)",
-        "  These are small demo judges on a short clip; the published numbers come from "
-        "'edge-runtime evaluate --bundle'.",
-    ]
+    def secret(name):
+        return "should drop" if name in protected else "not protected by this bundle"
+
+    A = judges["activity5"]
+    table = [(f"activity correct, required ({'/'.join(required)})", rate(A, "activity", required),
+              "utility: should stay")]
+    if sensitive:
+        table.append((f"{'/'.join(sensitive)} recognised (sensitive)", rate(A, "activity", sensitive), "should drop"))
+    G = judges["gender"]
+    table.append((f"gender correct ({'/'.join(G.windows_of)})", rate(G, "gender", G.windows_of),
+                  f"chance = 50%; {secret('gender')}"))
+    if "identity" in judges:
+        I = judges["identity"]  # noqa: E741
+        table.append((f"wearer identified of {len(I.classes)} ({'/'.join(I.windows_of)})",
+                      rate(I, "subject", I.windows_of), f"chance = {100 / len(I.classes):.0f}%; {secret('identity')}"))
+    names = ", ".join(f"{j.name} {100 * j.raw_test_accuracy:.1f}%" for j in judges.values())
+    kinds = "/".join(sorted({e["quantization"] for e in manifest["judges"]["judges"].values()}))
+    lines = ["", f"What classifiers infer ({len(rows)} windows): the frozen CNN judges of 'edge-runtime evaluate', "
+                 f"trained on raw MotionSense train windows (raw test accuracy {names}; {kinds} TFLite here).",
+             f"  {'':44s} {'raw clips':>10s} {'forwarded':>10s}"]
+    lines += [f"  {label:44s} {r:>10s} {f:>10s}   ({n} windows; {note})" for label, (r, f, n), note in table]
+    measured = bundle.manifest.get("measured") or {}
+    if measured.get("judges", {}).get("activity_per_class"):  # signed into the manifest by 'edge-runtime sign'
+        m = measured["judges"]
+        pct = lambda v: f"{100 * v:.1f}%" if isinstance(v, (int, float)) else "-"  # noqa: E731
+        lines.append(f"  Published ('edge-runtime evaluate', signed into this bundle; forwarded, "
+                     f"{measured.get('data', {}).get('test_windows', '?')} test windows): activity "
+                     + " ".join(f"{a} {pct(v)}" for a, v in m["activity_per_class"].items())
+                     + f"; gender {pct(m.get('gender'))}; identity {pct(m.get('identity'))}.")
+    else:
+        lines.append("  The published figures come from 'edge-runtime evaluate --bundle' (this bundle carries none).")
     return "\n".join(lines)
 
 

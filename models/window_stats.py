@@ -1,8 +1,7 @@
 """Statistical and spectral features of windows: what non-neural classifiers read.
 
 Used by the gradient-boosted-tree attackers (``models/attackers.py``: a different model family from
-the convolutional nets, so a transform that only fools convolutions is still seen through) and by
-the demo's numpy judges (``edge_runtime/demo_judges.py``). numpy only, so it lives on the edge side.
+the convolutional nets, so a transform that only fools convolutions is still seen through). numpy only.
 """
 
 from __future__ import annotations
