@@ -8,7 +8,8 @@ OpenSSL >= 1.1.1 has Ed25519: :func:`verify` calls its EVP verify through ``ctyp
 
 Fail closed: only ``EVP_DigestVerify`` returning exactly 1 is a valid signature. Where that libcrypto cannot
 be reached (no ``_hashlib`` file, a symbol missing or hidden, another platform, a library that fails the
-RFC 8032 self-test) or a call fails before the verify itself, the ``cryptography`` package verifies instead.
+RFC 8032 self-test) or a call fails before the verify itself, the ``cryptography`` package verifies instead
+(not installed, as it need not be on armv7l: the bundle is refused with an error naming what to install).
 Signing and key generation stay with ``cryptography`` (workstation side, ``edge_runtime.signing``).
 """
 
@@ -117,12 +118,16 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
 
 
 def verify_with_cryptography(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """The fallback (and the reference the tests compare with): the ``cryptography`` package's verify."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    """The fallback (and the reference the tests compare with): the ``cryptography`` package's verify.
+    Without that package (not required on armv7l) the bundle is refused, saying what to install."""
+    from edge_runtime.errors import BundleError
+    from edge_runtime.signing import import_cryptography
 
+    needed_for = "verifying bundle signatures with this interpreter (its libcrypto offers no usable Ed25519)"
+    exceptions = import_cryptography("cryptography.exceptions", needed_for, BundleError)
+    keys = import_cryptography("cryptography.hazmat.primitives.asymmetric.ed25519", needed_for, BundleError)
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        keys.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (exceptions.InvalidSignature, ValueError):
         return False
     return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -38,21 +39,41 @@ PUBLIC_SUFFIX = ".pub"
 MAX_SIGNATURE_BYTES = 4096
 
 
-def _ed25519():
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+CRYPTOGRAPHY_MISSING = ("{needed_for} needs the 'cryptography' package, which is not installed here (on 32-bit "
+                        "ARM, armv7l, it is not required): pip install cryptography, or on Debian / Raspberry Pi "
+                        "OS sudo apt install python3-cryptography (in a venv made with --system-site-packages)")
 
-    return ed25519
+
+def import_cryptography(module: str, needed_for: str, error: type[UserError] = UserError):
+    """``cryptography``'s ``module``, or ``error`` saying in one line what to install. Why it may be absent:
+    on armv7l PyPI has no wheel of its ``cffi`` dependency (pip would compile it), and a device only
+    verifies, which the interpreter's own libcrypto does (:mod:`edge_runtime.ed25519`)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise error(CRYPTOGRAPHY_MISSING.format(needed_for=needed_for)) from None
+
+
+def _ed25519():
+    return import_cryptography("cryptography.hazmat.primitives.asymmetric.ed25519", "signing and key generation")
 
 
 def _serialization():
-    from cryptography.hazmat.primitives import serialization
+    return import_cryptography("cryptography.hazmat.primitives.serialization", "reading a signing key, writing keys")
 
-    return serialization
+
+def raw_public_bytes(public_key) -> bytes:
+    """The raw 32 bytes of a public key: ours, or ``cryptography``'s (whose ``public_bytes_raw`` is new in 40;
+    Debian bookworm's python3-cryptography, the way to sign on 32-bit ARM, is 38)."""
+    if hasattr(public_key, "public_bytes_raw"):
+        return public_key.public_bytes_raw()
+    s = _serialization()
+    return public_key.public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)
 
 
 def key_id(public_key) -> str:
     """The short, stable name of a public key: 16 hex digits of SHA-256 over its raw bytes."""
-    return hashlib.sha256(public_key.public_bytes_raw()).hexdigest()[:16]
+    return hashlib.sha256(raw_public_bytes(public_key)).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,7 +133,7 @@ _PEM_PUBLIC = re.compile(rb"-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*
 class PublicKey:
     """A trusted Ed25519 public key as its raw 32 bytes: all verification needs, read without ``cryptography``.
 
-    Anything with ``public_bytes_raw()`` (``cryptography``'s ``Ed25519PublicKey`` too) serves as a key."""
+    ``cryptography``'s ``Ed25519PublicKey`` serves as a key too (:func:`raw_public_bytes`)."""
 
     raw: bytes
 
@@ -243,7 +264,7 @@ def verify_signature(folder: Path, manifest: bytes, trust: Trust) -> Signer:
         raise BundleError(f"{folder}: signed by key {kid!r}, which is not trusted (trusted keys: {known}); "
                           "refusing it. Trust the signer's public key with --trust KEY.pub, the keys folder "
                           f"({keys_dir()}) or the gateway config's trust.keys")
-    if not ed25519.verify(key.public_bytes_raw(), signature, manifest):
+    if not ed25519.verify(raw_public_bytes(key), signature, manifest):
         raise BundleError(f"{folder}: the signature by key {kid} does not match manifest.json: the bundle was "
                           "modified after signing; refusing it")
     return Signer(kid, trust.sources.get(kid))

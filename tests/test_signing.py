@@ -22,8 +22,8 @@ from edge_runtime.bundle import MANIFEST_NAME, SHIPPED_DIR, load_bundle, read_tf
     shipped_bundles
 from edge_runtime.cli import main
 from edge_runtime.errors import BundleError
-from edge_runtime.signing import SIGNATURE_FILE, SHIPPED_KEYS_DIR, Trust, default_trust, key_id, load_public_key, \
-    sign_bundle, generate_key
+from edge_runtime.signing import SIGNATURE_FILE, SHIPPED_KEYS_DIR, PublicKey, Trust, default_trust, key_id, \
+    load_public_key, sign_bundle, generate_key
 from edge_runtime.testing import make_bundle, sign_for_tests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +63,8 @@ def test_shipped_bundles_are_signed_by_the_shipped_project_key(name):
     assert load_bundle(name, trust=only_project).signer.key_id in project
 
 
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
+                    reason="needs a git checkout (the ARM check runs the tests from a copy of the files)")
 def test_no_private_key_is_in_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
     for f in tracked:
@@ -179,6 +181,76 @@ def test_sign_refuses_a_bundle_that_does_not_verify(tmp_path, capsys):
     assert main(["sign", str(b.path), "--key", str(key)]) == 2
     assert "SHA-256 mismatch" in capsys.readouterr().err
     assert (b.path / SIGNATURE_FILE).read_bytes() == before
+
+
+# -- without the cryptography package (not required on armv7l): verifying works, signing says what to install --
+
+
+@pytest.fixture
+def hide_cryptography(monkeypatch):
+    """Makes ``cryptography`` unimportable in this process, as on a 32-bit Pi that installed only the requirements."""
+    def hide():
+        for name in [m for m in sys.modules if m.startswith("cryptography.")] + ["cryptography"]:
+            monkeypatch.setitem(sys.modules, name, None)
+    return hide
+
+
+def _one_line_naming_the_fix(err: str) -> None:
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "needs the 'cryptography' package" in err and "pip install cryptography" in err, err
+    assert "apt install python3-cryptography" in err, err
+
+
+@needs_shipped
+def test_without_cryptography_bundles_verify_and_every_signing_path_says_what_to_install(tmp_path, capsys,
+                                                                                          hide_cryptography):
+    from edge_runtime.testing import throwaway_key_file
+
+    key_file = throwaway_key_file(tmp_path)  # a signing key exists; only the package is gone
+    hide_cryptography()
+    assert load_bundle("motionsense-gender").signer.key_id  # the interpreter's libcrypto verifies the project key
+    assert main(["inspect", "motionsense-gender"]) == 0
+    capsys.readouterr()
+    bundle = tmp_path / "copy"
+    shutil.copytree(SHIPPED_DIR / "motionsense-gender", bundle)
+    before = (bundle / SIGNATURE_FILE).read_bytes()
+    for argv in (["keygen", "--out", str(tmp_path / "k.key")],
+                 ["sign", str(bundle), "--key", str(key_file)],
+                 ["convert", "--rebatch", str(bundle), "--batch", "1", "--out", str(tmp_path / "b1"),
+                  "--sign", str(key_file)]):
+        assert main(argv) == 2, argv
+        _one_line_naming_the_fix(capsys.readouterr().err)
+    assert not (tmp_path / "k.key").exists() and not (tmp_path / "b1").exists()
+    assert (bundle / SIGNATURE_FILE).read_bytes() == before
+
+
+@needs_shipped
+def test_without_cryptography_or_a_usable_libcrypto_a_bundle_is_refused_saying_what_to_install(monkeypatch, capsys,
+                                                                                                hide_cryptography):
+    from edge_runtime import ed25519
+
+    hide_cryptography()
+    monkeypatch.setattr(ed25519, "openssl", lambda: None)  # e.g. a statically linked OpenSSL: the fallback's turn
+    with pytest.raises(BundleError) as refused:
+        load_bundle("motionsense-gender")
+    _one_line_naming_the_fix(str(refused.value))
+    assert main(["inspect", "motionsense-gender"]) == 2
+    _one_line_naming_the_fix(capsys.readouterr().err)
+
+
+def test_key_ids_of_cryptography_38_keys_without_public_bytes_raw():
+    """Debian bookworm's python3-cryptography (38, how one signs on 32-bit ARM) has no ``public_bytes_raw``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    public = Ed25519PrivateKey.generate().public_key()
+
+    class Before40:  # the same key, with only the serialization API cryptography 38 has
+        def public_bytes(self, encoding, fmt):
+            return public.public_bytes(encoding, fmt)
+
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert key_id(Before40()) == key_id(public) == key_id(PublicKey(raw)) == hashlib.sha256(raw).hexdigest()[:16]
 
 
 @needs_shipped

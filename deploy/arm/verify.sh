@@ -38,10 +38,11 @@ KNOWN_DECIDED_DIFFERENTLY_ARM64=1
 # Too slow under qemu for a fixed deadline (not a finding about ARM): the kill -9 spool test waits at most
 # 30 s for its writer's first 300 records; emulated it gets 150-210. Deselected and said so.
 TOO_SLOW_EMULATED=("tests/test_spool.py::test_kill_9_loses_no_spooled_record")
-QUICK_TESTS=(tests/test_interpreter.py tests/test_bundle.py)
+# (test_ed25519: the signature check through the interpreter's libcrypto and ctypes, which differs per ABI)
+QUICK_TESTS=(tests/test_interpreter.py tests/test_bundle.py tests/test_ed25519.py tests/test_signing.py)
 EDGE_TESTS=(tests/test_bundle.py tests/test_engine.py tests/test_interpreter.py tests/test_resample.py
             tests/test_windows.py tests/test_spool.py tests/test_fb_protocol.py tests/test_fb_recording.py
-            tests/test_transform_cmd.py)  # (the import contract reads source files: nothing to learn under qemu)
+            tests/test_transform_cmd.py tests/test_ed25519.py tests/test_signing.py)  # (the import contract reads source files: nothing to learn under qemu)
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -122,16 +123,39 @@ in_root() {  # run a command in the root with a clean environment (the host's pi
 }
 
 # ---------------------------------------------------------------------------------- stage 1: root
+root_packages() {
+    local include=python3,python3-venv,python3-pip,ca-certificates
+    # armhf: no armv7 numpy wheels on PyPI; cryptography is not required on armv7l (no cffi wheel there), the
+    # tests sign their bundles with Debian's, as one signs on a 32-bit Pi (docs/arm.md)
+    [ "$1" = armhf ] && include=$include,python3-numpy,python3-cryptography
+    echo "$include"
+}
+add_packages() {  # a cached root built before a package joined its list gets it with apt, not a new debootstrap
+    local arch=$1 dir=$CACHE/$1 include=$2 missing
+    mount_root "$dir/root"
+    missing=$(in_root "$dir/root" sh -c "for p in ${include//,/ }; do dpkg -s \$p >/dev/null 2>&1 || echo \$p; done" | xargs)
+    if [ -n "$missing" ]; then
+        say "$arch: adding $missing to the cached root (apt under emulation: a minute or two)"
+        in_root "$dir/root" sh -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+            apt-get install -y -qq --no-install-recommends $missing && apt-get clean" >"$dir/apt.log" 2>&1 \
+            || { tail -20 "$dir/apt.log" >&2; die "$arch: apt-get install $missing failed (log: $dir/apt.log)"; }
+    fi
+    unmount_all
+    echo "$include" >"$dir/root.ok"
+}
 build_root() {
-    local arch=$1 dir=$CACHE/$1 include=python3,python3-venv,python3-pip,ca-certificates
-    [ "$arch" = armhf ] && include=$include,python3-numpy  # no armv7 numpy wheels on PyPI
-    if [ -e "$dir/root.ok" ]; then return 0; fi
+    local arch=$1 dir=$CACHE/$1 include
+    include=$(root_packages "$arch")
+    if [ -e "$dir/root.ok" ]; then
+        [ "$(cat "$dir/root.ok")" = "$include" ] || add_packages "$arch" "$include"
+        return 0
+    fi
     say "$arch: debootstrap bookworm ($include) from $(mirror) (a few minutes)"
     rm -rf "$dir/root"
     mkdir -p "$dir"
     debootstrap --arch="$arch" --variant=minbase --include="$include" bookworm "$dir/root" "$(mirror)" \
         >"$dir/debootstrap.log" 2>&1 || { tail -20 "$dir/debootstrap.log" >&2; die "$arch: debootstrap failed (log: $dir/debootstrap.log)"; }
-    touch "$dir/root.ok"
+    echo "$include" >"$dir/root.ok"
 }
 
 # ------------------------------------------------------------------------ stage 2: venv and wheels
@@ -210,9 +234,13 @@ check_arch() {
     local arch=$1 root=$CACHE/$1/root rc=0 t0
     mount_root "$root"
     install_tree "$arch" || { unmount_all; return 1; }
-    in_root "$root" /opt/venv/bin/python -c 'import platform, sys, numpy
+    in_root "$root" /opt/venv/bin/python -c 'import importlib.metadata as md, platform, sys, numpy
+from edge_runtime import ed25519
 from edge_runtime.interpreter import load_backend
-print(f"  {platform.machine()} python {sys.version.split()[0]} numpy {numpy.__version__} interpreter {load_backend()[0]}")'
+try: crypto = "cryptography " + md.version("cryptography")
+except md.PackageNotFoundError: crypto = "no cryptography"
+print(f"  {platform.machine()} python {sys.version.split()[0]} numpy {numpy.__version__} interpreter {load_backend()[0]}"
+      f" ed25519 verify {ed25519.backend()} {crypto}")'
 
     local tests=("${EDGE_TESTS[@]}") known=() deselect=""
     local note=""
