@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from edge_runtime.errors import BundleError, UserError
+
 if TYPE_CHECKING:
     import ctypes
 
@@ -120,9 +122,6 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
 def verify_with_cryptography(public_key: bytes, signature: bytes, message: bytes) -> bool:
     """The fallback (and the reference the tests compare with): the ``cryptography`` package's verify.
     Without that package (not required on armv7l) the bundle is refused, saying what to install."""
-    from edge_runtime.errors import BundleError
-    from edge_runtime.signing import import_cryptography
-
     needed_for = "verifying bundle signatures with this interpreter (its libcrypto offers no usable Ed25519)"
     exceptions = import_cryptography("cryptography.exceptions", needed_for, BundleError)
     keys = import_cryptography("cryptography.hazmat.primitives.asymmetric.ed25519", needed_for, BundleError)
@@ -131,3 +130,20 @@ def verify_with_cryptography(public_key: bytes, signature: bytes, message: bytes
     except (exceptions.InvalidSignature, ValueError):
         return False
     return True
+
+
+CRYPTOGRAPHY_MISSING = ("{needed_for} needs the 'cryptography' package, which is not installed here (on 32-bit "
+                        "ARM, armv7l, it is not required): pip install cryptography, or on Debian / Raspberry Pi "
+                        "OS sudo apt install python3-cryptography (in a venv made with --system-site-packages)")
+
+
+def import_cryptography(module: str, needed_for: str, error: type[UserError] = UserError):
+    """``cryptography``'s ``module``, or ``error`` saying in one line what to install. Why it may be absent:
+    on armv7l PyPI has no wheel of its ``cffi`` dependency (pip would compile it), and a device only
+    verifies, which the interpreter's own libcrypto does (:func:`verify`)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise error(CRYPTOGRAPHY_MISSING.format(needed_for=needed_for)) from None

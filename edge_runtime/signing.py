@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from edge_runtime import ed25519
+from edge_runtime.ed25519 import import_cryptography
 from edge_runtime.errors import BundleError, UserError
 
 SIGNATURE_FILE = "manifest.sig"
@@ -37,21 +37,6 @@ KEYS_DIR_ENV = "EDGE_RUNTIME_TRUSTED_KEYS"
 DEFAULT_KEYS_DIR = "/etc/edge-runtime/trusted-keys"
 PUBLIC_SUFFIX = ".pub"
 MAX_SIGNATURE_BYTES = 4096
-
-
-CRYPTOGRAPHY_MISSING = ("{needed_for} needs the 'cryptography' package, which is not installed here (on 32-bit "
-                        "ARM, armv7l, it is not required): pip install cryptography, or on Debian / Raspberry Pi "
-                        "OS sudo apt install python3-cryptography (in a venv made with --system-site-packages)")
-
-
-def import_cryptography(module: str, needed_for: str, error: type[UserError] = UserError):
-    """``cryptography``'s ``module``, or ``error`` saying in one line what to install. Why it may be absent:
-    on armv7l PyPI has no wheel of its ``cffi`` dependency (pip would compile it), and a device only
-    verifies, which the interpreter's own libcrypto does (:mod:`edge_runtime.ed25519`)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise error(CRYPTOGRAPHY_MISSING.format(needed_for=needed_for)) from None
 
 
 def _ed25519():
