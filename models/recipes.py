@@ -1,10 +1,13 @@
 """Training recipes of the privacy transforms. Each reads top to bottom; its numbers live in one config.
 
 motionsense-gender: the published combined setting (r = dws, ups, wlk; s = jog; n = std, gender hidden)
-with the template transform (models/templates.py): an on-device activity classifier and one real
-window per activity, a sensitive activity replaced by the neutral one's. Only the recognised
-activity leaves the device; this meets the privacy goals against retrained attackers.
+with the step-resynthesis transform (models/stepsynth.py): an on-device activity classifier and step
+detector, and what leaves is real train strides of the recognised activity (a sensitive one as the
+neutral one) on a regular grid at the wearer's own cadence: the activity and the cadence, nothing else.
 motionsense-identity: the same transform on the moving activities, identity hidden.
+motionsense-{gender,identity}-steps: the same, each step laid at the wearer's own step times.
+motionsense-{gender,identity}-label: the label-only level (models/templates.py): one real window per
+recognised activity.
 motionsense-{gender,identity}-autoencoder: the published approach on the same settings, the
 replacement AE (jog -> std, others through) then an anonymization AE hiding gender (identity).
 They keep the wearer's signal, altered, and that is what retrained attackers still read.
@@ -61,14 +64,12 @@ GENDER = dict(data=DataConfig(activities=ACTIVITIES), required=("dws", "ups", "w
               neutral=("std",), secret="gender")
 IDENTITY = dict(data=DataConfig(activities=MOVING), required=MOVING, sensitive=(), neutral=(), secret="subject")
 RECIPES = {
-    # the product: activity + the wearer's cadence (gender) or step timing (identity), the rest population data
+    # the product: the activity + the wearer's cadence, the rest population data
     "motionsense-gender": StepSynthConfig(name="motionsense-gender", timing="cadence", **GENDER),
-    # identity: each step's own timing (with cadence only, the judge reads 23% of walking as upstairs:
-    # reports/deployed-identity-cadence)
-    "motionsense-identity": StepSynthConfig(name="motionsense-identity", **IDENTITY),
-    # the other timing of each, measured beside it (reports/deployed-*-steps, -cadence)
+    "motionsense-identity": StepSynthConfig(name="motionsense-identity", timing="cadence", **IDENTITY),
+    # each step's own timing instead, measured beside them (reports/deployed-*-steps)
     "motionsense-gender-steps": StepSynthConfig(name="motionsense-gender-steps", **GENDER),
-    "motionsense-identity-cadence": StepSynthConfig(name="motionsense-identity-cadence", timing="cadence", **IDENTITY),
+    "motionsense-identity-steps": StepSynthConfig(name="motionsense-identity-steps", **IDENTITY),
     # the label-only level: one real window per recognised activity
     "motionsense-gender-label": TemplateConfig(name="motionsense-gender-label", **GENDER),
     "motionsense-identity-label": TemplateConfig(name="motionsense-identity-label", **IDENTITY),
