@@ -192,7 +192,8 @@ def tiny(cfg: Recipe) -> Recipe:
     """The same recipe at smoke-test size (tests, CI)."""
     if isinstance(cfg, StepSynthConfig):
         return replace(cfg, activity=replace(cfg.activity, epochs=1), gender=replace(cfg.gender, epochs=1),
-                       raw_activity=replace(cfg.raw_activity, epochs=1), context_stride=400, train_subsample=40)
+                       identity=replace(cfg.identity, epochs=1), raw_activity=replace(cfg.raw_activity, epochs=1),
+                       context_stride=400, train_subsample=40)
     if isinstance(cfg, TemplateConfig):
         return replace(cfg, activity=replace(cfg.activity, epochs=1), gender=replace(cfg.gender, epochs=1),
                        train_subsample=40)

@@ -66,7 +66,8 @@ class StepSynthConfig:
     raw_activity: ClassifierConfig = ClassifierConfig(epochs=6, seed=13)  # the recipe's own, picks cycles...
     activity_ensemble: int = 3  # ...seeded seed, seed + 1, ...: a pick must not rest on one model's quirks
     train_subsample: int = 2  # of the raw train windows its own raw classifiers see
-    gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing
+    gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing gender...
+    identity: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # ...or for picking strides of no cadence peer
     timing: str = "steps"  # "steps": each step's own duration; "cadence": a regular grid at the mean period
     seed: int = 0
 
@@ -170,11 +171,12 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     #    (as the cadence grid repeats it); a real still window
     own_activity = [own_raw_classifier(ds, cfg, "activity", replace(cfg.raw_activity, seed=cfg.raw_activity.seed + k),
                                        unit) for k in range(cfg.activity_ensemble)]
-    secret_probs = None
-    if cfg.secret == "gender":
-        n = steps_per_cell(cfg.timing)
-        tiled = np.stack([tile_cycle(cy, dur, w, n) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
+    n = steps_per_cell(cfg.timing)
+    tiled = np.stack([tile_cycle(cy, dur, w, n) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
+    if cfg.secret == "gender":  # p(gender 1) of each cycle
         secret_probs = predict(own_raw_classifier(ds, cfg, "gender", cfg.gender, unit), tiled)[:, 1]
+    else:  # p(each person) of each cycle
+        secret_probs = predict(own_raw_classifier(ds, cfg, "subject", cfg.identity, unit), tiled)
     consistent = detector_consistent(layer, cycles, cfg)
     reads_as = surely_read_as(own_activity, cycles["cycle"], w, steps_per_cell(cfg.timing))
     table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, reads_as, secret_probs, consistent)
@@ -280,8 +282,11 @@ def detector_consistent(layer, cycles: dict, cfg: StepSynthConfig) -> np.ndarray
 def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, reads_as, secret_probs, consistent):
     """Per (moving activity, bucket), among its cycles the graph's detector reads as one step each
     (``consistent``) and the recipe's raw classifiers read surely as the activity at the cell's
-    periods (top quarter by ``reads_as``; with gender the secret, also read as the gender the cell is
-    assigned, cells alternating): the one nearest the cell's median shape, a typical real step."""
+    periods (top quarter by ``reads_as``), then the half the recipe's own secret classifier reads
+    as the gender the cell is assigned (cells alternating; ``secret_probs`` [n]: p(gender 1)), or
+    the half whose person it guesses (``secret_probs`` [n, people]) is least often one who walks at
+    the cell's cadence (the cell's people in train data: the output of a cadence is then no clue to
+    who has it): the one nearest the cell's median shape, a typical real step."""
     w, cl = ds.config.window, cfg.cycle_len * steps_per_cell(cfg.timing)  # rows per cell
     n_act = len(ds.activities)
     table = np.zeros((len(moving) * cfg.buckets * cl + w, ds.features.n_channels), np.float32)
@@ -305,10 +310,14 @@ def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, reads_as
             surely = reads_as(cell, a, cell_periods(cfg, b))
             top = surely >= np.quantile(surely, 0.75)
             cell, surely = cell[top], surely[top]
-            if secret_probs is not None:
+            if secret_probs.ndim == 1:
                 want = (k + b) % 2
                 p = secret_probs[cell] if want == 1 else 1 - secret_probs[cell]
-                cell, surely = cell[p >= np.median(p)], surely[p >= np.median(p)]
+            else:  # minus how often its guessed person is one of the cell's own people
+                peers = np.bincount(cycles["subject"][own & (bucket == b)], minlength=secret_probs.shape[1])
+                p = -(secret_probs[cell] @ (peers / max(peers.sum(), 1)))
+            keep = p >= np.median(p)
+            cell, surely, p = cell[keep], surely[keep], p[keep]
             median = np.median(cycles["cycle"][shape_pool], 0)
             j = int(np.argmin(((cycles["cycle"][cell] - median) ** 2).sum(axis=(1, 2))))
             i = int(cell[j])
@@ -317,7 +326,8 @@ def fill_table(ds, cfg: StepSynthConfig, cycles: dict, moving, emitted, reads_as
                           "recording": int(cycles["recording"][i]), "at": int(cycles["at"][i]),
                           "duration": int(cycles["duration"][i]),
                           "read_as_activity": round(float(surely[j]), 4),
-                          **({"read_as_gender1": round(float(secret_probs[i]), 4)} if secret_probs is not None else {})})
+                          **({"read_as_gender1": round(float(secret_probs[i]), 4)} if secret_probs.ndim == 1 else
+                             {"guessed_as_a_peer": round(float(-p[j]), 4)})})
     for a in range(n_act):  # a sensitive activity is emitted as its neutral one
         base[a], period[a] = base[emitted[a]], period[emitted[a]]
     return table, base, period, picks

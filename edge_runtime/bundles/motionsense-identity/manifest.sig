@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "UrYMFPKxm9l7HOC3tmZjxCnTVFKcX+PtZ6sK16M8BK/+/5mb28iaqZEGMVPQnM7BFWC58/tz+cpX+8TQq3waCQ=="
+  "signature": "TLoqlHQbDo/9XG6/pk9Vfi3xG6Q2/xQrsTb9zHL+20Y0ZLUQkMn/TpvnXpaFzb6bJ+k0XDNA8FwIFLVs64i/Cg=="
 }
