@@ -194,6 +194,7 @@ class PolarVeritySession(ProfileSession):
     """
 
     MAX_UNPAIRED = 256
+    MAX_FRAME_SAMPLES = 2048  # a notification holds <= 512 bytes: ~1300 samples even at 1-bit deltas
 
     def __init__(self, acc: PmdStream, gyro: PmdStream):
         self.streams = {pmd.ACC: acc, pmd.GYRO: gyro}
@@ -202,9 +203,11 @@ class PolarVeritySession(ProfileSession):
                             f"GYRO {gyro.rate_hz} Hz +-{gyro.range} dps")
         self._previous: dict[int, int | None] = {pmd.ACC: None, pmd.GYRO: None}
         self._time_rejects = {pmd.ACC: 0, pmd.GYRO: 0}
-        # (t_ns, xyz physical) awaiting a partner; bounded: decode() trims each to MAX_UNPAIRED after pairing
-        # and reports the trimmed samples as a malformed 'unpaired' frame (the gateway's malformed-frame metric)
-        self._waiting: dict[int, deque] = {pmd.ACC: deque(), pmd.GYRO: deque()}
+        # (t_ns, xyz physical) awaiting a partner. decode() trims each to MAX_UNPAIRED after pairing and
+        # reports the trimmed samples as a malformed 'unpaired' frame (the gateway's malformed-frame metric);
+        # a frame adds at most MAX_FRAME_SAMPLES, so the deques' own bound is never what drops a sample
+        cap = self.MAX_UNPAIRED + self.MAX_FRAME_SAMPLES
+        self._waiting: dict[int, deque] = {pmd.ACC: deque(maxlen=cap), pmd.GYRO: deque(maxlen=cap)}
         self.control: asyncio.Queue | None = None  # control point responses (the profile waits on them)
 
     def set_factor(self, measurement: int, factor: float) -> None:
@@ -222,6 +225,8 @@ class PolarVeritySession(ProfileSession):
         if stream is None:
             raise FrameError("type", f"PMD measurement type {frame.measurement} was not started")
         values = self._values(frame, stream)
+        if values.shape[0] > self.MAX_FRAME_SAMPLES:
+            raise FrameError("length", f"{values.shape[0]} samples in one frame (at most {self.MAX_FRAME_SAMPLES})")
         t_ns = self._times(frame, stream, values.shape[0])
         waiting = self._waiting[frame.measurement]
         waiting.extend(zip(t_ns.tolist(), values))

@@ -160,7 +160,8 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     # 2. the wearer-side detector; real step cycles cut between its events on train recordings
     emitted = utility_labels(ds, cfg, np.arange(n_act))
     moving = [a for a in range(n_act) if ds.activities[a] not in ("std", "sit") and emitted[a] == a]
-    rows = len(moving) * cfg.buckets * cfg.cycle_len * steps_per_cell(cfg.timing) + w
+    n = steps_per_cell(cfg.timing)
+    rows = len(moving) * cfg.buckets * cfg.cycle_len * n + w
     layer = build_layer(cfg, ds, rows)
     events = step_events(layer, series, cfg, w)
     cycles = cut_cycles(series, events, recs, cfg)
@@ -171,14 +172,13 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     #    (as the cadence grid repeats it); a real still window
     own_activity = [own_raw_classifier(ds, cfg, "activity", replace(cfg.raw_activity, seed=cfg.raw_activity.seed + k),
                                        unit) for k in range(cfg.activity_ensemble)]
-    n = steps_per_cell(cfg.timing)
     tiled = np.stack([tile_cycle(cy, dur, w, n) for cy, dur in zip(cycles["cycle"], cycles["duration"])])
     if cfg.secret == "gender":  # p(gender 1) of each cycle
         secret_probs = predict(own_raw_classifier(ds, cfg, "gender", cfg.gender, unit), tiled)[:, 1]
     else:  # p(each person) of each cycle
         secret_probs = predict(own_raw_classifier(ds, cfg, "subject", cfg.identity, unit), tiled)
     consistent = detector_consistent(layer, cycles, cfg)
-    reads_as = surely_read_as(own_activity, cycles["cycle"], w, steps_per_cell(cfg.timing))
+    reads_as = surely_read_as(own_activity, cycles["cycle"], w, n)
     table, base, period, picks = fill_table(ds, cfg, cycles, moving, emitted, reads_as, secret_probs, consistent)
     table[-w:] = still_window(ds, data_dir)
     layer.table.assign(table)
