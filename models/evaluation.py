@@ -92,6 +92,31 @@ def label_only(ds: Dataset) -> dict:
                                           [names[r.activity] for r in te], ds.sample_rate, ds.config.window, REQUIRED)}
 
 
+def kept_utility(ds: Dataset, transforms) -> list[dict]:
+    """For each distinct cadence-keeping transform among ``transforms``: the step rows a recipient
+    would get from the kept features alone, computed from the raw steps (the evaluation's own
+    counter), laid as the transform lays them: the best any transform keeping them can do."""
+    from analysis.steps import count_steps
+    from models.data import recording_series
+    from models.frontier import cadence_steps
+    from models.utility import ACC, steps_only_metrics
+
+    out, seen = [], set()
+    recs = recording_series(ds.test, ds.config.stride)
+    for t in transforms:
+        context = tuple(getattr(t, "context", (0, 0)))
+        if "cadence" not in getattr(t, "keeps", ()) or context in seen:
+            continue
+        seen.add(context)
+        sent = [cadence_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, context,
+                              ds.sample_rate) for r in recs]
+        out.append({"transform": "activity + cadence of raw steps (no waveform)", "kind": "kept_utility",
+                    "keeps": list(t.keeps), "utility": steps_only_metrics(
+                        [r.x for r in recs], sent, [ds.activities[r.activity] for r in recs], ds.sample_rate,
+                        ds.config.window, REQUIRED)})
+    return out
+
+
 def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfig(), log=print) -> list[dict]:
     """The frontier of each distinct (kept features, sensitive -> neutral) among ``transforms``:
     attackers trained on those features computed from raw data (cached: it is data, not a model)."""
@@ -109,8 +134,8 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             continue
         seen.add(key)
         spec = {"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1}
-        if "cadence" in t.keeps:  # its grid is taken over the context
-            spec["context"] = list(getattr(t, "context", (0, 0)))
+        if "cadence" in t.keeps:  # its steps are laid using the context; v2: evenly between the steps either side
+            spec["context"], spec["v"] = list(getattr(t, "context", (0, 0))), 2
         blob = json.dumps(spec, sort_keys=True, default=str)
         path = cache_dir() / f"frontier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
         if path.is_file():

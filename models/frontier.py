@@ -11,9 +11,10 @@ window's edges are found with their context. Each stride-10 window becomes a vie
   phase is defined: before the first step, after the last, across a gap over 2 s),
 - channels 3..: the activity one-hot, constant over the window.
 
-A transform that keeps only the *cadence* (``keeps: ["activity", "cadence"]``) lays its steps on a
-regular grid: from the first step in each window's context (``before`` + window + ``after``) at the
-context's mean step period. Its frontier view has the same channels, from that grid (``cadence_channels``).
+A transform that keeps only the *cadence* (``keeps: ["activity", "cadence"]``) lays each window's steps
+evenly between the wearer's steps either side of the window (its step count and mean period; a regular
+grid at the context's mean period where the context has no such steps). Its frontier view has the same
+channels, from those steps (``cadence_channels``).
 
 The CNN attackers read the view (mean 0 / std 1: it is already in unit scale); the trees read summary
 statistics of the same view (``summary_features``). The three attacks, configs and families are those of
@@ -50,23 +51,61 @@ def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
 def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, context: tuple[int, int],
                      fs: float) -> np.ndarray:
     """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
-    steps on a regular grid, from the first step in the window's context at the context's mean period."""
+    the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own steps evenly
+    spaced between the last step at or before its start and the first at or after its end (a first or
+    last step that spacing would put outside the window laid on its edge sample, so the count stays);
+    without such steps in its context, a regular grid at the context's mean period from the last step
+    before the window (else the context's first). As there, the context is mirrored at the recording's edges, and
+    a sample more than 2 s from a step (a pause) has none."""
     before, after = context
+    longest = MAX_STEP_INTERVAL_S * fs
     starts = np.arange(0, n - window + 1, stride)
     out = np.zeros((len(starts), window, 3), np.float32)
     steps = np.unique(np.asarray(steps, np.int64))
+    steps = steps[(steps >= 0) & (steps < n)]
+    steps = np.concatenate([-steps[steps > 0][::-1], steps, 2 * (n - 1) - steps[steps < n - 1][::-1]])
     for k, s0 in enumerate(starts):
         inside = steps[(steps >= s0 - before) & (steps < s0 + window + after)]
         if len(inside) < 2:
             continue
-        period = (inside[-1] - inside[0]) / (len(inside) - 1)
-        if period > MAX_STEP_INTERVAL_S * fs:
+        lo, hi = inside[inside <= s0], inside[inside >= s0 + window]
+        q = int(((inside > s0) & (inside < s0 + window)).sum()) + 1  # intervals from lo to hi
+        if len(lo) and len(hi) and s0 - lo[-1] <= longest and hi[0] - s0 - window <= longest \
+                and hi[0] - lo[-1] <= q * longest:
+            a, b = int(lo[-1]), int(hi[0])
+            first_out = q * (s0 - a) > b - a  # even spacing would lay the first step before the window
+            if first_out:
+                a, q = s0, q - 1
+            if q * (b - s0 - window) >= b - a:  # ... or the last after it: laid on its edge sample instead
+                b, q = s0 + window - 1, q - 1
+            if not first_out and q * (s0 - a) > b - a:
+                a, q = s0, q - 1
+            origin, q, span = a, max(q, 1), max(b - a, 1)
+        else:
+            origin = int(lo[-1]) if len(lo) else int(inside[0])
+            q, span = len(inside) - 1, int(inside[-1] - inside[0])
+        if span > q * longest:
             continue
         t = np.arange(s0, s0 + window)
-        phase = np.mod(t - inside[0], period) / period
-        out[k, :, IMPULSE] = np.diff(np.floor((t - inside[0]) / period), prepend=np.floor((s0 - 1 - inside[0]) / period)) > 0
-        out[k, :, COS], out[k, :, SIN] = np.cos(2 * np.pi * phase), np.sin(2 * np.pi * phase)
+        i = np.searchsorted(inside, t, side="right")  # inside[i - 1] <= t < inside[i]
+        prev, nxt = inside[np.maximum(i - 1, 0)], inside[np.minimum(i, len(inside) - 1)]
+        has_prev, has_next = i > 0, i < len(inside)
+        stepping = np.where(has_prev & has_next, nxt - prev <= longest,
+                            (has_prev & (t - prev <= longest)) | (has_next & (nxt - t <= longest)))
+        u = (np.arange(s0 - 1, s0 + window) - origin) * q  # step j of the lay from origin: u // span == j
+        phase = np.mod(u[1:], span) / span
+        impulse = np.diff(np.floor_divide(u, span)) > 0
+        out[k, :, IMPULSE] = impulse & stepping
+        out[k, :, COS] = np.where(stepping, np.cos(2 * np.pi * phase), 0.0)
+        out[k, :, SIN] = np.where(stepping, np.sin(2 * np.pi * phase), 0.0)
     return out
+
+
+def cadence_steps(steps: np.ndarray, n: int, window: int, context: tuple[int, int], fs: float) -> np.ndarray:
+    """The step samples a cadence transform sends for a recording of ``n`` samples forwarded as
+    non-overlapping windows, from the wearer's ``steps`` (the steps of ``cadence_channels``)."""
+    views = cadence_channels(steps, n, window, window, context, fs)
+    return np.flatnonzero(views[:, :, IMPULSE].reshape(-1) > 0.5).astype(np.int64)
 
 
 def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,

@@ -63,9 +63,10 @@ class StepResynthesis(keras.layers.Layer):
     max over ``max_gap + 1`` samples (a step farther away never makes a sample stepping), and every
     op works on each window alone, so the converted graph takes any batch.
 
-    ``timing="cadence"`` keeps less: the steps are laid on a regular grid at the context's mean step
-    period, from its first detected step, so the output carries the wearer's cadence (and where steps
-    are) but not each step's own duration, whose stride-to-stride variation tells people apart. Each
+    ``timing="cadence"`` keeps less: each window's steps are spaced evenly between the wearer's steps
+    either side of it, so the output carries the wearer's cadence (each window's steps and mean step
+    period; consecutive windows meet at a real step, so none is lost or doubled at their edges) but
+    not each step's own duration, whose stride-to-stride variation tells people apart. Each
     table cell then holds a real *stride* (two consecutive steps, ``cycle_len`` rows each) and the grid
     alternates its two steps, as a person's left and right steps alternate: one step repeated on a
     grid is a signal no one makes, and raw-trained classifiers read it as another activity.
@@ -200,10 +201,34 @@ class StepResynthesis(keras.layers.Layer):
         near = (since <= limit) | (until >= -limit)
         inside = (neg_first >= -t) & (last > t)  # some step before t and some after it
         stepping = tf.where(inside, both, near)  # with only one side, extrapolate from the near one
-        if self.timing == "cadence":  # a regular grid at the mean period, from the context's first step,
-            duration = period + 0 * gap  # alternating the two steps of the cell's stride
-            k = tf.math.floormod(t + neg_first, 2 * period)
-            phase = tf.math.floordiv(tf.math.floormod(k, period) * cl, period) + tf.math.floordiv(k, period) * cl
+        if self.timing == "cadence":  # each window's own steps evenly spaced between the wearer's steps
+            # either side of it (``lo`` <= window start, ``hi`` >= its end): the window's step count and mean
+            # period survive, and consecutive windows meet at a real step, but no step's own duration does.
+            # Where even spacing would put its first (last) step outside the window, that step is laid on the
+            # window's first (last) sample instead, so the count stays. Without a step near both edges: a
+            # regular grid at the context's mean period from the last step before the window (else the
+            # context's first). Both alternate the two steps of a stride.
+            lo = tf.reduce_max(tf.where(peak[:, :b0 + 1], tf.constant(pos[None, :b0 + 1, None]), -big), axis=1)
+            hi = -tf.reduce_max(tf.where(peak[:, b0 + w:], tf.constant(-pos[None, b0 + w:, None]), -big), axis=1)
+            m = tf.reduce_sum(tf.cast(peak[:, b0 + 1:b0 + w, 0], tf.int32), axis=1, keepdims=True) + 1  # intervals
+            even = ((lo >= b0 - gap_max) & (hi <= b0 + w + gap_max) & (hi - lo >= m * self.min_period)
+                    & (hi - lo <= m * self.max_period))
+            anchor = tf.where(lo >= 0, lo, -neg_first)
+            a, b, q = tf.where(even, lo, 0), tf.where(even, hi, 1), tf.where(even, m, 1)
+            first_out = q * (b0 - a) > b - a  # a + (b - a) / q < b0
+            a, q = tf.where(first_out, b0, a), q - tf.cast(first_out, tf.int32)
+            last_out = q * (b - b0 - w) >= b - a  # b - (b - a) / q >= b0 + w
+            b, q = tf.where(last_out, b0 + w - 1, b), q - tf.cast(last_out, tf.int32)
+            first_out = ~first_out & (q * (b0 - a) > b - a)  # moved in by the last one's move
+            a, q = tf.where(first_out, b0, a), q - tf.cast(first_out, tf.int32)
+            span, q = tf.maximum(b - a, 1), tf.maximum(q, 1)
+            u = (t - a) * q
+            j = tf.math.floordiv(u, span)
+            even_phase = tf.math.floordiv(tf.math.floormod(u, span) * cl, span) + tf.math.floormod(j, 2) * cl
+            k = tf.math.floormod(t - anchor, 2 * period)
+            grid_phase = tf.math.floordiv(tf.math.floormod(k, period) * cl, period) + tf.math.floordiv(k, period) * cl
+            duration = tf.where(even, tf.math.floordiv(span, q), period) + 0 * gap
+            phase = tf.where(even, even_phase, grid_phase)
         else:
             duration = tf.where(both, gap, period)
             phase = tf.math.floordiv(tf.math.floormod(tf.where(neg_first >= -t, since, until), duration) * cl, duration)

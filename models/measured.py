@@ -72,6 +72,9 @@ def measured_figures(entry: dict, reports: list[dict]) -> dict[str, Any]:
     label = next((r for r in reports if r.get("kind") == "label_only"), None)
     if label:
         out["label_only"] = _utility(label.get("utility"))
+    kept = next((r for r in reports if r.get("kind") == "kept_utility" and r.get("keeps") == entry.get("keeps")), None)
+    if kept:  # the step rows the kept features alone allow
+        out["kept_utility"] = _utility(kept.get("utility"))
     keeps = entry.get("keeps")
     frontier = next((r for r in reports if r.get("kind") == "frontier" and r.get("keeps") == keeps
                      and r.get("shown_as", entry.get("shown_as")) == entry.get("shown_as")), None)

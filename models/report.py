@@ -19,7 +19,8 @@ def pct(v: float) -> str:
 def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
     """One table row per transform; details of each below. Entries of ``kind`` ``frontier`` (attackers
     on kept features from raw data) join the summary's attacker columns; ``label_only`` entries (the
-    activity label alone) are a column of the utility table."""
+    activity label alone) and ``kept_utility`` entries (the step rows the kept features alone allow) are
+    columns of the utility table."""
     extras = [r for r in reports if r.get("kind")]
     reports = [r for r in reports if not r.get("kind")]
     lines = [f"# {title}", ""]
@@ -53,7 +54,8 @@ def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
               + (" frontier = the same attackers trained only on the features the transform declares it keeps "
                  "(`keeps` in the manifest), computed from raw data: the least any transform keeping them leaks."
                  if any(e["kind"] == "frontier" for e in extras) else ""), ""]
-    lines += utility_table([r for r in reports if "utility" in r] + [e for e in extras if e["kind"] == "label_only"])
+    lines += utility_table([r for r in reports if "utility" in r]
+                           + [e for e in extras if e["kind"] in ("label_only", "kept_utility")])
     for r in reports:
         j = r["judges"]
         lines += [f"## {r['transform']}", "", "Activity confusion (rows: true, columns: judged):", "",
@@ -95,7 +97,10 @@ def utility_table(entries: list[dict]) -> list[str]:
              "(non-overlapping windows, concatenated); steps and cadence by an independent counter "
              "(`analysis/steps.py`: Butterworth band-pass + peak picking) on the raw and on the forwarded "
              "|acc|. Correlations are within each activity (each activity's mean removed), so the label "
-             "alone scores 0 on them.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             "alone scores 0 on them."
+             + (" The kept-features column is the best the declared features allow: the raw steps laid as the "
+                "transform lays them, scored as step events (no waveform: '-')."
+                if any(e.get("kind") == "kept_utility" for e in entries) else ""), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, fn in UTILITY_ROWS:
         lines.append("| " + " | ".join([name] + [_cell(fn, e["utility"]) for e in entries]) + " |")
     return lines + [""]

@@ -57,6 +57,19 @@ def utility_metrics(raw: list[np.ndarray], forwarded: list[np.ndarray], activity
     return out
 
 
+def steps_only_metrics(raw: list[np.ndarray], sent_steps: list[np.ndarray], activity: list[str], fs: float,
+                       window: int = 128, required: tuple[str, ...] = REQUIRED) -> dict:
+    """The step rows for a recipient handed step events ``sent_steps`` (sample indices per recording)
+    instead of a waveform: what a set of kept step features allows at best. ENMO, |gyro| and shape
+    need a waveform: None."""
+    keep = [i for i, a in enumerate(activity) if a in required]
+    ref = [per_window(raw[i], fs, window) for i in keep]
+    fwd = [per_window(raw[i], fs, window, steps=np.asarray(sent_steps[i], np.int64)) for i in keep]
+    out = _score(ref, fwd, [activity[i] for i in keep], required)
+    out["enmo_r"] = out["gyro_r"] = out["shape_r_median"] = None
+    return out
+
+
 def label_only(train_raw: list[np.ndarray], train_activity: list[str], raw: list[np.ndarray], activity: list[str],
                fs: float, window: int = 128, required: tuple[str, ...] = REQUIRED) -> dict:
     """The same metrics for a recipient that gets only the activity label (true labels: its best case).

@@ -60,16 +60,18 @@ def test_views_carry_the_raw_step_events_and_the_shown_activity(ds):
     assert (shown[names == "wlk"] == ACTIVITIES.index("wlk")).all()
 
 
-def test_cadence_views_lay_the_steps_on_the_contexts_regular_grid():
-    steps = np.array([100, 122, 152, 174, 204, 226, 256, 278, 308])  # short/long alternating, mean 26
+def test_cadence_views_space_each_windows_steps_evenly_between_the_steps_either_side():
+    steps = np.array([100, 122, 152, 174, 204, 226, 256, 278, 308])  # short/long alternating (22, 30)
     v = cadence_channels(steps, 400, 128, 64, (128, 128), FS)
     assert v.shape == (5, 128, 3)
-    # window 2 starts at 128; its context [0, 384) holds every step: grid from 100 every 26 samples
-    np.testing.assert_array_equal(np.flatnonzero(v[2, :, 0]) + 128, [152, 178, 204, 230])
-    np.testing.assert_allclose(np.diff(np.flatnonzero(v[2, :, 0])), 26)
+    # window 2 is [128, 256): 4 steps inside, between 122 and 256, so 5 intervals of 26.8 samples from 122
+    np.testing.assert_array_equal(np.flatnonzero(v[2, :, 0]) + 128, [149, 176, 203, 230])
     f = summary_features(np.concatenate([v, np.zeros((5, 128, 5), np.float32)], axis=2))
-    assert np.nanmax(f[1:, 3]) < 1e-3  # windows whose context holds every step: no interval spread survives
-    assert not cadence_channels(np.array([50]), 400, 128, 64, (128, 128), FS).any()  # one step: no cadence
+    assert np.nanmax(f[1:4, 3]) < 0.5  # the wearer's spread (4 samples) is gone, but for rounding
+    np.testing.assert_array_equal(f[2:4, 1], [4, 5])  # each window keeps its own step count
+    # window 3 [192, 320) has no step after it in reach: a grid at the context's mean period (26) from 174
+    np.testing.assert_array_equal(np.flatnonzero(v[3, :, 0]) + 192, [200, 226, 252, 278, 304])
+    assert not cadence_channels(np.array([200]), 400, 128, 64, (128, 128), FS).any()  # one step: no cadence
 
 
 def test_summary_features_read_intervals_across_the_window_edges():

@@ -33,7 +33,9 @@ def _report(bundle_id: str, version: str, sha: str) -> list[dict]:
              "attackers": {"gender_known": {"nn": 0.9, "gbt": 0.9}}}
     frontier = {"kind": "frontier", "keeps": ["activity", "step_timing"], "shown_as": {"jog": "std"},
                 "attackers": {"gender_known": {"nn": 0.646, "gbt": 0.667}}}
-    return [entry, label, other, frontier]
+    kept = {"kind": "kept_utility", "keeps": ["activity", "step_timing"],
+            "utility": {"step_rate_r": {"within": 0.977}, "enmo_r": None, "shape_r_median": None}}
+    return [entry, label, other, frontier, kept]
 
 
 def test_measured_figures_condense_the_entry_with_its_own_label_only_and_frontier_rows():
@@ -48,6 +50,7 @@ def test_measured_figures_condense_the_entry_with_its_own_label_only_and_frontie
                             "cadence_mae_spm": 2.3846, "shape_r_median": 0.6929}
     assert m["label_only"]["steps_rel_error_p90"] == 0.138
     assert m["frontier"]["attackers"]["gender_known"] == {"nn": 0.646, "gbt": 0.667}  # jog as std, not the other
+    assert m["kept_utility"] == {"step_rate_r": 0.977}  # what the kept features allow; no waveform rows
 
 
 @pytest.fixture

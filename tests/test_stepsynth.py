@@ -114,6 +114,26 @@ def test_cadence_timing_keeps_the_mean_period_and_drops_each_steps_own_duration(
     assert cells["cadence"] == {walking + 2}, cells  # the 26-sample mean: bucket 2
 
 
+def test_cadence_keeps_each_windows_step_count_but_not_its_steps_own_durations():
+    """``timing="cadence"`` spaces each window's steps evenly between the wearer's steps either side of
+    it: a counter finds the wearer's steps per window (so steps per recording and per window survive,
+    and consecutive windows meet at a real step, no step lost or doubled at their edges), while the
+    durations within a window, which vary from step to step for the wearer, come out equal."""
+    n = 8 * W
+    series = uneven_walk(n + 2 * 128, [23, 29, 25, 28, 22, 27])
+    layer = make_layer("cadence")
+    y = np.concatenate([np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0]
+                        for s in range(128, 128 + n, W)])
+    raw = count_steps(series[128:128 + n, 1] * 0.3 + 1.0, RATE)
+    out = count_steps(y[:, 1] * 0.3 + 1.0, RATE)
+    assert len(out) == len(raw)
+    assert np.abs(out - raw).max() <= 4  # each near the wearer's step, never a step behind or ahead, so
+    per_window = np.bincount(out // W, minlength=8) - np.bincount(raw // W, minlength=8)
+    assert np.abs(per_window).max() <= 1 and (per_window != 0).sum() <= 2  # a step on an edge may change sides
+    spread = [np.ptp(np.diff(s[(s // W) == k])) for s in (raw, out) for k in range(8)]
+    assert min(spread[:8]) >= 4 and max(spread[8:]) <= 2, spread  # the wearer's 22-29 samples; sent: equal
+
+
 def test_cadence_grid_alternates_the_two_steps_of_a_stride():
     """On the cadence grid each cell is a real stride: consecutive output steps play its first and
     second step in turn (left, right), never one step over and over."""

@@ -27,7 +27,7 @@ def run(args) -> int:
 
     bundles = [load_bundle_from_args(b, args, "edge-runtime evaluate") for b in args.bundle]  # first: fail fast
     from models.data import DataConfig, load_dataset
-    from models.evaluation import evaluate, frontiers, label_only
+    from models.evaluation import evaluate, frontiers, kept_utility, label_only
     from models.frozen_judges import Judges
     from models.measured import measured_figures
     from models.report import write
@@ -50,6 +50,7 @@ def run(args) -> int:
         return 2
     reports = [evaluate(ds, judges, t, attackers=not args.no_attackers) for t in transforms]
     reports.append(label_only(ds))
+    reports += kept_utility(ds, transforms)
     if not (args.no_attackers or args.no_frontier):
         reports += frontiers(ds, [t for t in transforms if getattr(t, "keeps", ())])
     for entry in reports:
