@@ -215,6 +215,22 @@ def test_one_sensor_missing_is_bounded_and_counted():
     assert "unpaired" in reasons and len(s._waiting[pmd.ACC]) <= s.MAX_UNPAIRED
 
 
+def test_a_frame_of_more_samples_than_a_notification_holds_is_refused_whole():
+    """Refused as malformed 'length' before its timestamps are taken: nothing of it waits for a partner,
+    the samples already waiting stay, and the next good frame still pairs."""
+    frames, _, _ = _acc_gyro_frames()
+    s = session()
+    s.decode(frames[0])  # ACC waits for GYRO
+    waiting = len(s._waiting[pmd.ACC])
+    ts = 10**18
+    big = pmd.encode_data_frame(pmd.ACC, ts, 1, False, np.zeros((s.MAX_FRAME_SAMPLES + 1, 3), "<i2").tobytes())
+    with pytest.raises(FrameError) as err:
+        s.decode(big)  # raw 16-bit ACC: 2049 samples
+    assert err.value.reason == "length" and str(s.MAX_FRAME_SAMPLES) in str(err.value)
+    assert len(s._waiting[pmd.ACC]) == waiting and len(s._waiting[pmd.GYRO]) == 0
+    assert s.decode(frames[1]).raw.shape == (30, 6)
+
+
 def test_profile_is_registered_once():
     assert "polar-verity" in PROFILE_NAMES and get_profile("polar-verity").service_uuid == pmd.SERVICE_UUID
 
