@@ -33,6 +33,7 @@ from models.data import Dataset, Windows, cut_windows, recording_series
 from models.utility import ACC
 
 IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
+EDGE = 3  # a cadence transform lays no step within 3 samples of a window's edges (StepResynthesis.EDGE)
 
 
 def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
@@ -53,7 +54,8 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
     the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own steps evenly
     spaced between the last step at or before its start and the first at or after its end (a first or
-    last step that spacing would put outside the window laid on its edge sample, so the count stays);
+    last step that spacing would put outside the window, or within ``EDGE`` samples of its edge, laid
+    ``EDGE`` samples inside it, so the count stays);
     without such steps in its context, a regular grid at the context's mean period from the last step
     before the window (else the context's first). As there, the context is mirrored at the recording's edges, and
     a sample more than 2 s from a step (a pause) has none."""
@@ -73,13 +75,14 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
         if len(lo) and len(hi) and s0 - lo[-1] <= longest and hi[0] - s0 - window <= longest \
                 and hi[0] - lo[-1] <= q * longest:
             a, b = int(lo[-1]), int(hi[0])
-            first_out = q * (s0 - a) > b - a  # even spacing would lay the first step before the window
+            e0, e1 = s0 + EDGE, s0 + window - 1 - EDGE
+            first_out = q * (e0 - a) > b - a  # even spacing would lay the first step before e0...
             if first_out:
-                a, q = s0, q - 1
-            if q * (b - s0 - window) >= b - a:  # ... or the last after it: laid on its edge sample instead
-                b, q = s0 + window - 1, q - 1
-            if not first_out and q * (s0 - a) > b - a:
-                a, q = s0, q - 1
+                a, q = e0, q - 1
+            if q * (b - e1) > b - a:  # ... or the last after e1: laid there instead
+                b, q = e1, q - 1
+            if not first_out and q * (e0 - a) > b - a:
+                a, q = e0, q - 1
             origin, q, span = a, max(q, 1), max(b - a, 1)
         else:
             origin = int(lo[-1]) if len(lo) else int(inside[0])

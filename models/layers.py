@@ -74,6 +74,8 @@ class StepResynthesis(keras.layers.Layer):
 
     BIG = 1 << 20
     POLYPHASE = 8
+    EDGE = 3  # cadence: steps are laid at least this many samples inside the window, so a counter whose
+    # peaks sit a sample or two off the laid step still counts it in its own window
 
     def __init__(self, before: int, window: int, after: int, channels: int, classes: int, rows: int,
                  cycle_len: int, buckets: int, bucket_min: int, bucket_width: int, peak_radius: int,
@@ -204,10 +206,10 @@ class StepResynthesis(keras.layers.Layer):
         if self.timing == "cadence":  # each window's own steps evenly spaced between the wearer's steps
             # either side of it (``lo`` <= window start, ``hi`` >= its end): the window's step count and mean
             # period survive, and consecutive windows meet at a real step, but no step's own duration does.
-            # Where even spacing would put its first (last) step outside the window, that step is laid on the
-            # window's first (last) sample instead, so the count stays. Without a step near both edges: a
-            # regular grid at the context's mean period from the last step before the window (else the
-            # context's first). Both alternate the two steps of a stride.
+            # Where even spacing would put its first (last) step outside the window (or within EDGE samples
+            # of its edge), that step is laid EDGE samples inside instead, so the count stays. Without a
+            # step near both edges: a regular grid at the context's mean period from the last step before
+            # the window (else the context's first). Both alternate the two steps of a stride.
             lo = tf.reduce_max(tf.where(peak[:, :b0 + 1], tf.constant(pos[None, :b0 + 1, None]), -big), axis=1)
             hi = -tf.reduce_max(tf.where(peak[:, b0 + w:], tf.constant(-pos[None, b0 + w:, None]), -big), axis=1)
             m = tf.reduce_sum(tf.cast(peak[:, b0 + 1:b0 + w, 0], tf.int32), axis=1, keepdims=True) + 1  # intervals
@@ -215,12 +217,13 @@ class StepResynthesis(keras.layers.Layer):
                     & (hi - lo <= m * self.max_period))
             anchor = tf.where(lo >= 0, lo, -neg_first)
             a, b, q = tf.where(even, lo, 0), tf.where(even, hi, 1), tf.where(even, m, 1)
-            first_out = q * (b0 - a) > b - a  # a + (b - a) / q < b0
-            a, q = tf.where(first_out, b0, a), q - tf.cast(first_out, tf.int32)
-            last_out = q * (b - b0 - w) >= b - a  # b - (b - a) / q >= b0 + w
-            b, q = tf.where(last_out, b0 + w - 1, b), q - tf.cast(last_out, tf.int32)
-            first_out = ~first_out & (q * (b0 - a) > b - a)  # moved in by the last one's move
-            a, q = tf.where(first_out, b0, a), q - tf.cast(first_out, tf.int32)
+            e0, e1 = b0 + self.EDGE, b0 + w - 1 - self.EDGE  # the first / last sample a step is laid on
+            first_out = q * (e0 - a) > b - a  # a + (b - a) / q < e0
+            a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
+            last_out = q * (b - e1) > b - a  # b - (b - a) / q > e1
+            b, q = tf.where(last_out, e1, b), q - tf.cast(last_out, tf.int32)
+            first_out = ~first_out & (q * (e0 - a) > b - a)  # moved in by the last one's move
+            a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
             span, q = tf.maximum(b - a, 1), tf.maximum(q, 1)
             u = (t - a) * q
             j = tf.math.floordiv(u, span)
