@@ -32,7 +32,9 @@ def measured_lines(measured: dict | None) -> list[str]:
         lines.append(f"  adaptive {name:<14} nn {_pct(row.get('nn'))} / trees {_pct(row.get('gbt'))}"
                      + (f"   (frontier {_pct(f.get('nn'))} / {_pct(f.get('gbt'))})" if f else ""))
     u, lab = measured.get("utility") or {}, measured.get("label_only") or {}
+    kept = measured.get("kept_utility") or {}  # what the kept features alone allow
     for name, v in u.items():
-        other = lab.get(name)
-        lines.append(f"  {name:<24} {_num(v):>7}" + (f"   (label only {_num(other)})" if other is not None else ""))
+        beside = [f"label only {_num(lab[name])}"] if lab.get(name) is not None else []
+        beside += [f"kept features alone {_num(kept[name])}"] if kept.get(name) is not None else []
+        lines.append(f"  {name:<24} {_num(v):>7}" + (f"   ({'; '.join(beside)})" if beside else ""))
     return lines
