@@ -154,3 +154,22 @@ def test_kept_cadence_steps_keep_the_step_rows_but_no_waveform(data):
     m = steps_only_metrics(raw, sent, acts, FS)
     assert m["steps_rel_error"]["p90"] <= 0.02 and m["step_rate_r"]["within"] > 0.9
     assert 0 < m["cadence_mae_spm"] < 5
+
+
+def test_the_utility_table_shows_the_kept_features_column_without_waveform_rows(data):
+    from analysis.steps import count_steps
+    from models.report import utility_table
+    from models.utility import ACC, steps_only_metrics
+
+    (raw, acts), (train_raw, train_acts) = data
+    fwd = {"transform": "t", "utility": utility_metrics(raw, [r.copy() for r in raw], acts, FS)}
+    label = {"transform": "label", "kind": "label_only", "utility": label_only(train_raw, train_acts, raw, acts, FS)}
+    kept = {"transform": "kept", "kind": "kept_utility",
+            "utility": steps_only_metrics(raw, [count_steps(r[:, ACC], FS) for r in raw], acts, FS)}
+    lines = utility_table([fwd, label, kept])
+    assert lines[4] == "| utility (required activities, continuous test recordings) | t | label | kept |"
+    rows = {line.split(" | ")[0].lstrip("| "): line.rstrip(" |").split(" | ")[1:] for line in lines[6:-1]}
+    assert rows["step rate per window, r within activity"] == ["1.000", "0.000", "1.000"]
+    assert rows["shape of abs(acc) vs raw, median r"] == ["1.000", "0.000", "-"]
+    assert rows["ENMO per window, r within activity"][2] == "-"
+    assert "The kept-features column" in lines[2]
