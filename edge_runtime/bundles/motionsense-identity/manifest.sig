@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "TLoqlHQbDo/9XG6/pk9Vfi3xG6Q2/xQrsTb9zHL+20Y0ZLUQkMn/TpvnXpaFzb6bJ+k0XDNA8FwIFLVs64i/Cg=="
+  "signature": "2gZQlGfA3fRRtE+wT86ADsIq8021AFMey1XIXpOWJb+2mZ8+HR3YLaE0lz/sBalGDkNGaIFWXsLKKZ98XftyBQ=="
 }
