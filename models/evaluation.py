@@ -95,7 +95,7 @@ def label_only(ds: Dataset) -> dict:
 def kept_utility(ds: Dataset, transforms) -> list[dict]:
     """For each distinct cadence-keeping transform among ``transforms``: the step rows a recipient
     would get from the kept features alone, computed from the raw steps (the evaluation's own
-    counter), laid as the transform lays them: the best any transform keeping them can do."""
+    counter) and laid as the transform lays them, so what its detector and strides lose shows."""
     from analysis.steps import count_steps
     from models.data import recording_series
     from models.frontier import cadence_steps
