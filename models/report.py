@@ -98,7 +98,7 @@ def utility_table(entries: list[dict]) -> list[str]:
              "(`analysis/steps.py`: Butterworth band-pass + peak picking) on the raw and on the forwarded "
              "|acc|. Correlations are within each activity (each activity's mean removed), so the label "
              "alone scores 0 on them."
-             + (" The kept-features column is the best the declared features allow: the raw steps laid as the "
+             + (" The kept-features column is what the declared features alone give: the raw steps laid as the "
                 "transform lays them, scored as step events (no waveform: '-')."
                 if any(e.get("kind") == "kept_utility" for e in entries) else ""), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, fn in UTILITY_ROWS:
