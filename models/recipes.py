@@ -3,7 +3,8 @@
 motionsense-gender: the published combined setting (r = dws, ups, wlk; s = jog; n = std, gender hidden)
 with the step-resynthesis transform (models/stepsynth.py): an on-device activity classifier and step
 detector, and what leaves is real train strides of the recognised activity (a sensitive one as the
-neutral one) on a regular grid at the wearer's own cadence: the activity and the cadence, nothing else.
+neutral one), each window's steps evenly spaced at the wearer's own count and pace: the activity and
+the cadence, nothing else.
 motionsense-identity: the same transform on the moving activities, identity hidden.
 motionsense-{gender,identity}-steps: the same, each step laid at the wearer's own step times.
 motionsense-{gender,identity}-label: the label-only level (models/templates.py): one real window per

@@ -68,7 +68,7 @@ class StepSynthConfig:
     train_subsample: int = 2  # of the raw train windows its own raw classifiers see
     gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing gender...
     identity: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # ...or for picking strides of no cadence peer
-    timing: str = "steps"  # "steps": each step's own duration; "cadence": a regular grid at the mean period
+    timing: str = "steps"  # "steps": each step's own duration; "cadence": each window's steps evenly spaced
     seed: int = 0
 
 

@@ -60,7 +60,7 @@ def utility_metrics(raw: list[np.ndarray], forwarded: list[np.ndarray], activity
 def steps_only_metrics(raw: list[np.ndarray], sent_steps: list[np.ndarray], activity: list[str], fs: float,
                        window: int = 128, required: tuple[str, ...] = REQUIRED) -> dict:
     """The step rows for a recipient handed step events ``sent_steps`` (sample indices per recording)
-    instead of a waveform: what a set of kept step features allows at best. ENMO, |gyro| and shape
+    instead of a waveform: what a set of kept step features alone gives. ENMO, |gyro| and shape
     need a waveform: None."""
     keep = [i for i, a in enumerate(activity) if a in required]
     ref = [per_window(raw[i], fs, window) for i in keep]
