@@ -134,8 +134,8 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             continue
         seen.add(key)
         spec = {"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1}
-        if "cadence" in t.keeps:  # its steps are laid using the context; v2: evenly between the steps either side
-            spec["context"], spec["v"] = list(getattr(t, "context", (0, 0))), 2
+        if "cadence" in t.keeps:  # its steps are laid using the context; v3: evenly between the last step
+            spec["context"], spec["v"] = list(getattr(t, "context", (0, 0))), 3  # before and the first after
         blob = json.dumps(spec, sort_keys=True, default=str)
         path = cache_dir() / f"frontier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
         if path.is_file():

@@ -12,9 +12,8 @@ window's edges are found with their context. Each stride-10 window becomes a vie
 - channels 3..: the activity one-hot, constant over the window.
 
 A transform that keeps only the *cadence* (``keeps: ["activity", "cadence"]``) lays each window's steps
-evenly between the wearer's steps either side of the window (its step count and mean period; a regular
-grid at the context's mean period where the context has no such steps). Its frontier view has the same
-channels, from those steps (``cadence_channels``).
+evenly between the wearer's steps either side of the window (its step count and mean period). Its
+frontier view has the same channels, from those steps (``cadence_channels``).
 
 The CNN attackers read the view (mean 0 / std 1: it is already in unit scale); the trees read summary
 statistics of the same view (``summary_features``). The three attacks, configs and families are those of
@@ -52,13 +51,14 @@ def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
 def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, context: tuple[int, int],
                      fs: float) -> np.ndarray:
     """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
-    the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own steps evenly
-    spaced between the last step at or before its start and the first at or after its end (a first or
+    the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own ``m`` steps
+    evenly spaced between the last step before its start and the first at or after its end (a first or
     last step that spacing would put outside the window, or within ``EDGE`` samples of its edge, laid
-    ``EDGE`` samples inside it, so the count stays);
-    without such steps in its context, a regular grid at the context's mean period from the last step
-    before the window (else the context's first). As there, the context is mirrored at the recording's edges, and
-    a sample more than 2 s from a step (a pause) has none."""
+    ``EDGE`` samples inside it, so the count stays). Without a step within 2 s on one side, that side is
+    one mean period beyond the window's first (last) step, and the window steps from half a period
+    before it (to half a period after); a window without a step has none. The mean period is the
+    window's own with two steps or more, else its context's (else 0.5 s). As there, the context is
+    mirrored at the recording's edges."""
     before, after = context
     longest = MAX_STEP_INTERVAL_S * fs
     starts = np.arange(0, n - window + 1, stride)
@@ -67,35 +67,32 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     steps = steps[(steps >= 0) & (steps < n)]
     steps = np.concatenate([-steps[steps > 0][::-1], steps, 2 * (n - 1) - steps[steps < n - 1][::-1]])
     for k, s0 in enumerate(starts):
-        inside = steps[(steps >= s0 - before) & (steps < s0 + window + after)]
-        if len(inside) < 2:
+        near = steps[(steps >= s0 - before) & (steps < s0 + window + after)]
+        own = near[(near >= s0) & (near < s0 + window)]
+        m = len(own)
+        if m == 0:
             continue
-        lo, hi = inside[inside <= s0], inside[inside >= s0 + window]
-        q = int(((inside > s0) & (inside < s0 + window)).sum()) + 1  # intervals from lo to hi
-        if len(lo) and len(hi) and s0 - lo[-1] <= longest and hi[0] - s0 - window <= longest \
-                and hi[0] - lo[-1] <= q * longest:
-            a, b = int(lo[-1]), int(hi[0])
-            e0, e1 = s0 + EDGE, s0 + window - 1 - EDGE
-            first_out = q * (e0 - a) > b - a  # even spacing would lay the first step before e0...
-            if first_out:
-                a, q = e0, q - 1
-            if q * (b - e1) > b - a:  # ... or the last after e1: laid there instead
-                b, q = e1, q - 1
-            if not first_out and q * (e0 - a) > b - a:
-                a, q = e0, q - 1
-            origin, q, span = a, max(q, 1), max(b - a, 1)
-        else:
-            origin = int(lo[-1]) if len(lo) else int(inside[0])
-            q, span = len(inside) - 1, int(inside[-1] - inside[0])
-        if span > q * longest:
-            continue
+        lo, hi = near[near < s0], near[near >= s0 + window]
+        d = (own[-1] - own[0]) / (m - 1) if m >= 2 else (np.diff(near).mean() if len(near) >= 2 else 0.5 * fs)
+        near_lo = len(lo) and s0 - lo[-1] <= longest
+        near_hi = len(hi) and hi[0] - s0 - window <= longest
+        a = int(lo[-1]) if near_lo else int(round(own[0] - d))
+        b = int(hi[0]) if near_hi else int(round(own[-1] + d))
+        start = -np.inf if near_lo else own[0] - d / 2
+        stop = np.inf if near_hi else own[-1] + d / 2
+        q = m + 1  # intervals from a to b
+        e0, e1 = s0 + EDGE, s0 + window - 1 - EDGE
+        first_out = q * (e0 - a) > b - a  # even spacing would lay the first step before e0...
+        if first_out:
+            a, q = e0, q - 1
+        if q * (b - e1) > b - a:  # ... or the last after e1: laid there instead
+            b, q = e1, q - 1
+        if not first_out and q * (e0 - a) > b - a:
+            a, q = e0, q - 1
+        q, span = max(q, 1), max(b - a, 1)
         t = np.arange(s0, s0 + window)
-        i = np.searchsorted(inside, t, side="right")  # inside[i - 1] <= t < inside[i]
-        prev, nxt = inside[np.maximum(i - 1, 0)], inside[np.minimum(i, len(inside) - 1)]
-        has_prev, has_next = i > 0, i < len(inside)
-        stepping = np.where(has_prev & has_next, nxt - prev <= longest,
-                            (has_prev & (t - prev <= longest)) | (has_next & (nxt - t <= longest)))
-        u = (np.arange(s0 - 1, s0 + window) - origin) * q  # step j of the lay from origin: u // span == j
+        stepping = (t >= start) & (t <= stop)
+        u = (np.arange(s0 - 1, s0 + window) - a) * q  # step j of the lay from a: u // span == j
         phase = np.mod(u[1:], span) / span
         impulse = np.diff(np.floor_divide(u, span)) > 0
         out[k, :, IMPULSE] = impulse & stepping

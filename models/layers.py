@@ -59,17 +59,19 @@ class StepResynthesis(keras.layers.Layer):
 
     Cost and batching shape the graph (docs/transforms.md): the FIR runs polyphase (``POLYPHASE``
     samples per row as channels, the same int8 weights and sums as the 63-tap single-channel
-    convolution, which XNNPACK runs 10x slower), the step before/after each sample is a sliding
-    max over ``max_gap + 1`` samples (a step farther away never makes a sample stepping), and every
+    convolution, which XNNPACK runs 10x slower), with ``timing="steps"`` the step before/after each sample
+    is a sliding max over ``max_gap + 1`` samples (a step farther away never makes a sample stepping), and every
     op works on each window alone, so the converted graph takes any batch.
 
     ``timing="cadence"`` keeps less: each window's steps are spaced evenly between the wearer's steps
-    either side of it, so the output carries the wearer's cadence (each window's steps and mean step
-    period; consecutive windows meet at a real step, so none is lost or doubled at their edges) but
-    not each step's own duration, whose stride-to-stride variation tells people apart. Each
-    table cell then holds a real *stride* (two consecutive steps, ``cycle_len`` rows each) and the grid
-    alternates its two steps, as a person's left and right steps alternate: one step repeated on a
-    grid is a signal no one makes, and raw-trained classifiers read it as another activity.
+    either side of it (``_cadence_rows``), so the output carries the wearer's cadence (each window's steps
+    and mean step period; consecutive windows meet at a real step, so none is lost or doubled at their
+    edges) but not each step's own duration, whose stride-to-stride variation tells people apart. Each
+    table cell then holds a real *stride* (two consecutive steps, ``cycle_len`` rows each) and the lay
+    alternates its two steps, as a person's left and right steps alternate: one step repeated is a
+    signal no one makes, and raw-trained classifiers read it as another activity. That lay needs no
+    per-sample step search: a few per-window integers (four positions found by one max, a count) and a
+    handful of per-sample ops, which is what a small graph's invoke time is made of.
     """
 
     BIG = 1 << 20
@@ -127,16 +129,28 @@ class StepResynthesis(keras.layers.Layer):
 
     def _peaks(self, z):
         """Step events ``[n, length, 1]`` bool of standardised contexts ``z``."""
+        inner = (np.arange(self.length) >= self.peak_radius) & (np.arange(self.length) < self.length - self.peak_radius)
+        return self._local_maxima(z) & inner[None, :, None]
+
+    def _local_maxima(self, z, lo: int = 0, hi: int | None = None):
+        """Step events of context samples ``[lo, hi)`` ``[n, hi - lo, 1]``, before dropping those within
+        ``peak_radius`` of the context's ends (where a local maximum cannot be told; the graph folds that
+        into its constants). The relative threshold is always taken over the whole context."""
         import tensorflow as tf
 
-        r = self.peak_radius
+        r, n_ctx = self.peak_radius, self.length
+        hi = n_ctx if hi is None else hi
         f = self._fir(z[:, :, self.acc_channel:self.acc_channel + 1])
-        local_max = tf.nn.max_pool1d(f, ksize=2 * r + 1, strides=1, padding="SAME")
-        rising = f > tf.concat([f[:, :1], f[:, :-1]], axis=1)  # first sample of a plateau only
-        top = tf.reduce_max(f, axis=1, keepdims=True)
-        peak = (f >= local_max) & rising & (f > self.threshold) & (f > self.relative * top)
-        inner = (np.arange(self.length) >= r) & (np.arange(self.length) < self.length - r)
-        return peak & tf.constant(inner[None, :, None])
+        floor = tf.maximum(self.relative * tf.reduce_max(f, axis=1, keepdims=True), self.threshold)
+        if lo >= r + 1 and hi <= n_ctx - r:  # the samples around [lo, hi) are real: no padding needed
+            around = f[:, lo - r - 1:hi + r]
+            local_max = tf.nn.max_pool1d(around[:, 1:], ksize=2 * r + 1, strides=1, padding="VALID")
+            f, previous = around[:, r + 1:-r], around[:, r:-r - 1]
+        else:
+            local_max = tf.nn.max_pool1d(f, ksize=2 * r + 1, strides=1, padding="SAME")[:, lo:hi]
+            f, previous = f[:, lo:hi], tf.concat([f[:, :1], f[:, :-1]], axis=1)[:, lo:hi]
+        rising = f > previous  # first sample of a plateau only
+        return (f >= local_max) & rising & (f > floor)
 
     def detect(self, z):
         """Step events ``[n, length]`` bool of standardised contexts ``z``."""
@@ -180,19 +194,91 @@ class StepResynthesis(keras.layers.Layer):
     def call(self, z, probs):
         import tensorflow as tf
 
-        n_ctx, b0, w, cl, big, gap_max = self.length, self.before, self.window, self.cycle_len, self.BIG, self.max_gap
-        peak = self._peaks(z)  # [n, L, 1]
+        # per class: table base (-1: the class never steps) and default step period
+        per_class = tf.gather(tf.stack([self.base, tf.maximum(self.default_period, 1)], -1),
+                              tf.argmax(probs, axis=-1, output_type=tf.int32))  # [n, 2]
+        if self.timing == "cadence":
+            row, stepping = self._cadence_rows(lambda lo, hi: self._local_maxima(z, lo, hi), per_class)
+        else:
+            row, stepping = self._step_rows(self._peaks(z), per_class)
+        still = self.rows - self.window + np.arange(self.window, dtype=np.int32)  # rank 1: a broadcasting select
+        return tf.gather(self.table, tf.where(stepping, row, still))
+
+    def _cell_offset(self, duration):
+        """Table row offset of the cadence bucket of step ``duration`` (samples, int32, any shape)."""
+        import tensorflow as tf
+
+        top = self.bucket_min + self.buckets * self.bucket_width - 1
+        offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32)
+        return tf.gather(tf.constant(offset * self.cycle_len * self.steps_per_cell), tf.minimum(duration, top))
+
+    def _cadence_rows(self, peak, per_class):
+        # ``peak(lo, hi)``: the step events of context samples [lo, hi)
+        """Each window's steps spaced evenly between the wearer's steps either side of it.
+
+        Only the window's own step count ``k`` and its neighbours survive: the steps are laid at
+        ``A + i (B - A) / (k + 1)``, ``i = 1..k``, where ``A`` is the wearer's last step before the
+        window (or, with none within ``max_gap``, one mean period before its first step) and ``B`` the
+        first step at or after its end (or one period after its last). So every window keeps its step
+        count and mean period, consecutive windows meet at a real step, and no step keeps its own
+        duration. A first (last) step that even spacing would put within ``EDGE`` samples of the window's
+        edge, or outside it, is laid ``EDGE`` samples inside, so the count stays. Without a step on one
+        side the window is stepping from half a period before its first step (to half a period after its
+        last); without a step in the window it is still. Each table cell is a stride: the lay alternates
+        its two steps. Everything is per-window scalars plus a handful of per-sample integer ops: the
+        graph's cost is its op count, not its arithmetic.
+        """
+        import tensorflow as tf
+
+        n_ctx, b0, w, cl, big, g = self.length, self.before, self.window, self.cycle_len, self.BIG, self.max_gap
+        # only steps within max_gap + 1 of the window matter (a farther one counts as none)
+        s = np.arange(max(b0 - g - 1, 0), min(b0 + w + g + 1, n_ctx))
+        peak = peak(s[0], s[-1] + 1)
+        inside = (s >= b0) & (s < b0 + w)
+        edge = (s < self.peak_radius) | (s >= n_ctx - self.peak_radius)  # not a step: what ``_peaks`` drops
+        # one select + one max: last step before the window, minus the first at or after its end, minus the
+        # first in it, the last in it (-BIG where none)
+        marks = np.stack([np.where(s < b0, s, -big), np.where(s >= b0 + w, -s, -big), np.where(inside, -s, -big),
+                          np.where(inside, s, -big)], -1)
+        marks = np.where(edge[:, None], -big, marks).astype(np.int32)
+        e = tf.reduce_max(tf.where(peak, tf.constant(marks[None]), -big), axis=1)  # [n, 4]
+        lo, hi, first, last = e[:, 0:1], -e[:, 1:2], -e[:, 2:3], e[:, 3:4]
+        k = tf.reduce_sum(tf.cast(peak[:, b0 - s[0]:b0 - s[0] + w, 0], tf.int32), axis=1, keepdims=True)
+        base, period_default = per_class[:, 0:1], per_class[:, 1:2]
+        measured = tf.clip_by_value(tf.math.floordiv(last - first, tf.maximum(k - 1, 1)), self.min_period,
+                                    self.max_period)
+        d = tf.where(k >= 2, measured, period_default)
+        near_lo, near_hi = lo >= b0 - g, hi <= b0 + w + g
+        a, b, q = tf.where(near_lo, lo, first - d), tf.where(near_hi, hi, last + d), k + 1
+        start = tf.where((k >= 1) & (base >= 0), tf.where(near_lo, -big, first - d // 2), big)  # still: never
+        stop = tf.where(near_hi, big, last + d // 2)
+        e0, e1 = b0 + self.EDGE, b0 + w - 1 - self.EDGE  # the first / last sample a step is laid on
+        first_out = q * (e0 - a) > b - a  # a + (b - a) / q < e0
+        a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
+        last_out = q * (b - e1) > b - a  # b - (b - a) / q > e1
+        b, q = tf.where(last_out, e1, b), q - tf.cast(last_out, tf.int32)
+        first_out = ~first_out & (q * (e0 - a) > b - a)  # moved in by the last one's move
+        a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
+        span, q = tf.maximum(b - a, 1), tf.maximum(q, 1)
+        t = np.arange(b0, b0 + w, dtype=np.int32)[None, :]
+        # stride phase: steps at u = (t - a) q = i span; two steps (2 cl rows) per 2 span
+        phase = tf.math.floordiv(tf.math.floormod((t - a) * q, 2 * span) * cl, span)
+        row = base + self._cell_offset(tf.math.floordiv(span, q)) + phase
+        return row, (t >= start) & (t <= stop)
+
+    def _step_rows(self, peak, per_class):
+        """Each step's own duration picks its cell (``timing="steps"``)."""
+        import tensorflow as tf
+
+        n_ctx, b0, w, cl, big = self.length, self.before, self.window, self.cycle_len, self.BIG
         # last step / minus the first step of the whole context (-BIG where none)
         pos = np.arange(n_ctx, dtype=np.int32)
         ends = tf.reduce_max(tf.where(peak, tf.constant(np.stack([pos, -pos], -1)[None]), -big), axis=1)  # [n, 2]
         last, neg_first = ends[:, 0:1], ends[:, 1:2]
         count = tf.reduce_sum(tf.cast(peak, tf.int32), axis=1)  # [n, 1]
         prev, nxt = self._nearest_steps(peak)  # the steps before/after each window sample, if near
-
-        # per class: table base, default period, and the gap limit (-1: the class never steps)
-        classes = tf.stack([self.base, tf.maximum(self.default_period, 1), tf.where(self.base >= 0, gap_max, -1)], -1)
-        per_class = tf.gather(classes, tf.argmax(probs, axis=-1, output_type=tf.int32))  # [n, 3]
-        base, period_default, limit = per_class[:, 0:1], per_class[:, 1:2], per_class[:, 2:3]
+        base, period_default = per_class[:, 0:1], per_class[:, 1:2]
+        limit = tf.where(base >= 0, self.max_gap, -1)  # -1: the class never steps
         measured = tf.math.floordiv(last + neg_first, tf.maximum(count - 1, 1))
         period = tf.where(count >= 2, tf.clip_by_value(measured, self.min_period, self.max_period), period_default)
 
@@ -203,44 +289,9 @@ class StepResynthesis(keras.layers.Layer):
         near = (since <= limit) | (until >= -limit)
         inside = (neg_first >= -t) & (last > t)  # some step before t and some after it
         stepping = tf.where(inside, both, near)  # with only one side, extrapolate from the near one
-        if self.timing == "cadence":  # each window's own steps evenly spaced between the wearer's steps
-            # either side of it (``lo`` <= window start, ``hi`` >= its end): the window's step count and mean
-            # period survive, and consecutive windows meet at a real step, but no step's own duration does.
-            # Where even spacing would put its first (last) step outside the window (or within EDGE samples
-            # of its edge), that step is laid EDGE samples inside instead, so the count stays. Without a
-            # step near both edges: a regular grid at the context's mean period from the last step before
-            # the window (else the context's first). Both alternate the two steps of a stride.
-            lo = tf.reduce_max(tf.where(peak[:, :b0 + 1], tf.constant(pos[None, :b0 + 1, None]), -big), axis=1)
-            hi = -tf.reduce_max(tf.where(peak[:, b0 + w:], tf.constant(-pos[None, b0 + w:, None]), -big), axis=1)
-            m = tf.reduce_sum(tf.cast(peak[:, b0 + 1:b0 + w, 0], tf.int32), axis=1, keepdims=True) + 1  # intervals
-            even = ((lo >= b0 - gap_max) & (hi <= b0 + w + gap_max) & (hi - lo >= m * self.min_period)
-                    & (hi - lo <= m * self.max_period))
-            anchor = tf.where(lo >= 0, lo, -neg_first)
-            a, b, q = tf.where(even, lo, 0), tf.where(even, hi, 1), tf.where(even, m, 1)
-            e0, e1 = b0 + self.EDGE, b0 + w - 1 - self.EDGE  # the first / last sample a step is laid on
-            first_out = q * (e0 - a) > b - a  # a + (b - a) / q < e0
-            a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
-            last_out = q * (b - e1) > b - a  # b - (b - a) / q > e1
-            b, q = tf.where(last_out, e1, b), q - tf.cast(last_out, tf.int32)
-            first_out = ~first_out & (q * (e0 - a) > b - a)  # moved in by the last one's move
-            a, q = tf.where(first_out, e0, a), q - tf.cast(first_out, tf.int32)
-            span, q = tf.maximum(b - a, 1), tf.maximum(q, 1)
-            u = (t - a) * q
-            j = tf.math.floordiv(u, span)
-            even_phase = tf.math.floordiv(tf.math.floormod(u, span) * cl, span) + tf.math.floormod(j, 2) * cl
-            k = tf.math.floormod(t - anchor, 2 * period)
-            grid_phase = tf.math.floordiv(tf.math.floormod(k, period) * cl, period) + tf.math.floordiv(k, period) * cl
-            duration = tf.where(even, tf.math.floordiv(span, q), period) + 0 * gap
-            phase = tf.where(even, even_phase, grid_phase)
-        else:
-            duration = tf.where(both, gap, period)
-            phase = tf.math.floordiv(tf.math.floormod(tf.where(neg_first >= -t, since, until), duration) * cl, duration)
-        top = self.bucket_min + self.buckets * self.bucket_width - 1
-        offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32)
-        offset = offset * cl * self.steps_per_cell
-        row = base + tf.gather(tf.constant(offset), tf.minimum(duration, top)) + phase
-        still = self.rows - w + np.arange(w, dtype=np.int32)  # rank 1: a broadcasting select, any batch
-        return tf.gather(self.table, tf.where(stepping, row, still))
+        duration = tf.where(both, gap, period)
+        phase = tf.math.floordiv(tf.math.floormod(tf.where(neg_first >= -t, since, until), duration) * cl, duration)
+        return base + self._cell_offset(duration) + phase, stepping
 
     def get_config(self):
         keys = ("before", "window", "after", "channels", "classes", "rows", "cycle_len", "buckets", "bucket_min",

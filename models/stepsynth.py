@@ -38,9 +38,11 @@ class DetectorConfig:
 
     band_hz: tuple[float, float] = (0.6, 3.5)
     taps: int = 63
-    peak_radius: int = 8  # a step is the largest value within +-8 samples (steps >= 0.18 s apart)
-    threshold: float = 0.15  # band-passed standardised |acc| above this...
-    relative: float = 0.15  # ...and above this share of the context's largest value
+    peak_radius: int = 10  # a step is the largest value within +-10 samples (steps >= 0.22 s apart)
+    threshold: float = 0.05  # band-passed standardised |acc| above this...
+    relative: float = 0.10  # ...and above this share of the context's largest value
+    # (radius and thresholds: chosen on train recordings, where they find the steps a standard counter
+    # finds in 95.5% of windows, against 93.1% for the earlier 8 / 0.15 / 0.15, which missed soft steps)
     min_period: int = 12  # samples: 250 steps/min
     max_period: int = 50  # 60 steps/min
     max_gap: int = 75  # no step for 1.5 s: not stepping

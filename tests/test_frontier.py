@@ -67,11 +67,16 @@ def test_cadence_views_space_each_windows_steps_evenly_between_the_steps_either_
     # window 2 is [128, 256): 4 steps inside, between 122 and 256, so 5 intervals of 26.8 samples from 122
     np.testing.assert_array_equal(np.flatnonzero(v[2, :, 0]) + 128, [149, 176, 203, 230])
     f = summary_features(np.concatenate([v, np.zeros((5, 128, 5), np.float32)], axis=2))
-    assert np.nanmax(f[1:4, 3]) < 0.5  # the wearer's spread (4 samples) is gone, but for rounding
-    np.testing.assert_array_equal(f[2:4, 1], [4, 5])  # each window keeps its own step count
-    # window 3 [192, 320) has no step after it in reach: a grid at the context's mean period (26) from 174
-    np.testing.assert_array_equal(np.flatnonzero(v[3, :, 0]) + 192, [200, 226, 252, 278, 304])
-    assert not cadence_channels(np.array([200]), 400, 128, 64, (128, 128), FS).any()  # one step: no cadence
+    assert np.nanmax(f[1:4, 3]) < 1.0  # the wearer's spread (4 samples) is gone, but for rounding
+    np.testing.assert_array_equal(f[1:5, 1], [4, 4, 5, 3])  # each window keeps its own step count
+    # window 3 [192, 320) has no step after it within 2 s (the recording's mirrored end): that side is one
+    # mean period (26) past its last step, 308, so its 5 steps are spaced evenly from 174 to 334
+    np.testing.assert_array_equal(np.flatnonzero(v[3, :, 0]) + 192, [201, 228, 254, 281, 308])
+    # window 4 [256, 384) likewise, and it stops stepping half a period after its last step (321)
+    assert np.flatnonzero(v[4, :, 1])[-1] + 256 == 321
+    one = cadence_channels(np.array([200]), 400, 128, 64, (128, 128), FS)  # a lone step is sent as one step
+    np.testing.assert_array_equal(one[:, :, 0].sum(1), [0, 0, 1, 1, 0])  # in each window that holds it
+    assert (one[:, :, 1] != 0).sum(1).max() <= 26  # stepping only half a period (0.5 s) either side
 
 
 def test_summary_features_read_intervals_across_the_window_edges():

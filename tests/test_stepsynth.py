@@ -120,7 +120,7 @@ def test_cadence_keeps_each_windows_step_count_but_not_its_steps_own_durations()
     and consecutive windows meet at a real step, no step lost or doubled at their edges), while the
     durations within a window, which vary from step to step for the wearer, come out equal."""
     n = 8 * W
-    series = uneven_walk(n + 2 * 128, [23, 29, 25, 28, 22, 27])
+    series = uneven_walk(n + 2 * 128 + 10, [23, 29, 25, 28, 22, 27])[10:]  # no step on the stream's first sample
     layer = make_layer("cadence")
     y = np.concatenate([np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0]
                         for s in range(128, 128 + n, W)])
@@ -252,6 +252,72 @@ def test_step_arithmetic_matches_the_per_sample_definition_in_a_batch():
     np.testing.assert_array_equal(got, want)
     kinds = {(len(np.flatnonzero(p)) > 0) for p in np.asarray(layer.detect(x))}
     assert kinds == {True, False}  # windows with and without steps were exercised
+
+
+def cadence_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """The table rows of the cadence lay written out per window in plain Python (the docstring of
+    ``StepResynthesis._cadence_rows``): what the graph's branch-free integer form must reproduce exactly."""
+    b0, w, cl, g, edge = layer.before, layer.window, layer.cycle_len, layer.max_gap, layer.EDGE
+    base, default = np.asarray(layer.base), np.maximum(np.asarray(layer.default_period), 1)
+    top = layer.bucket_min + layer.buckets * layer.bucket_width - 1
+    t = np.arange(b0, b0 + w)
+    still = layer.rows - w + np.arange(w)
+    rows = np.empty((len(peaks), w), np.int64)
+    for k, (p, c) in enumerate(zip(peaks, cls)):
+        steps = np.flatnonzero(p)
+        own = steps[(steps >= b0) & (steps < b0 + w)]
+        before, after = steps[steps < b0], steps[steps >= b0 + w]
+        m = len(own)
+        if m == 0 or base[c] < 0:
+            rows[k] = still
+            continue
+        d = int(np.clip((own[-1] - own[0]) // (m - 1), layer.min_period, layer.max_period)) if m >= 2 else int(default[c])
+        near_lo = len(before) > 0 and before[-1] >= b0 - g
+        near_hi = len(after) > 0 and after[0] <= b0 + w + g
+        a = before[-1] if near_lo else own[0] - d  # the sides: the wearer's steps, else a period beyond
+        b = after[0] if near_hi else own[-1] + d
+        start = -np.inf if near_lo else own[0] - d // 2
+        stop = np.inf if near_hi else own[-1] + d // 2
+        q, e0, e1 = m + 1, b0 + edge, b0 + w - 1 - edge
+        moved_first = a + (b - a) / q < e0
+        if moved_first:
+            a, q = e0, q - 1
+        if b - (b - a) / q > e1:
+            b, q = e1, q - 1
+        if not moved_first and a + (b - a) / q < e0:
+            a, q = e0, q - 1
+        span, q = max(b - a, 1), max(q, 1)
+        phase = ((t - a) * q % (2 * span)) * cl // span
+        bucket = max((min(span // q, top) - layer.bucket_min) // layer.bucket_width, 0)
+        rows[k] = np.where((t >= start) & (t <= stop), base[c] + bucket * 2 * cl + phase, still)
+    return rows
+
+
+def test_cadence_arithmetic_matches_the_per_window_definition_in_a_batch():
+    """The cadence lay on many windows in one call: regular walks of every cadence, steps on one side of
+    the window only, bursts with pauses, a lone step, no steps, each class."""
+    layer = make_layer("cadence")
+    rng = np.random.default_rng(5)
+    n = B + W + A
+    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(12, 60, 30), rng.uniform(0.3, 3, 30)))]
+    for k in range(30):  # bursts: steps only in part of the context, some only before or after the window
+        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
+        lo, hi = np.sort(rng.integers(0, n, size=2))
+        tt = np.arange(lo, hi)
+        x[lo:hi, 1] += np.cos(2 * np.pi * tt / rng.uniform(14, 45))
+        xs.append(x)
+    lone = np.zeros((n, 2), np.float32)
+    lone[B + 60 - 6:B + 60 + 7, 1] = np.hanning(13)  # one step in the window
+    xs += [lone, np.zeros((n, 2), np.float32)]
+    x = np.stack(xs)
+    cls = np.arange(len(x)) % 5
+    got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
+    peaks = np.asarray(layer.detect(x))
+    np.testing.assert_array_equal(got, np.asarray(layer.table)[cadence_reference_rows(layer, peaks, cls)])
+    own = peaks[:, B:B + W].sum(1)
+    assert (own == 0).any() and (own == 1).any() and (own >= 4).any()  # no step, a lone step, walks
+    near = [(np.flatnonzero(p[:B]) >= B - layer.max_gap).any() for p in peaks]
+    assert any(near) and not all(near)  # with and without the wearer's step before the window
 
 
 def test_polyphase_fir_is_the_63_tap_filter():
