@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "2gZQlGfA3fRRtE+wT86ADsIq8021AFMey1XIXpOWJb+2mZ8+HR3YLaE0lz/sBalGDkNGaIFWXsLKKZ98XftyBQ=="
+  "signature": "9OGwFngA9negL4uqWKz4jQxD2x6lQRepqcNSL0GGsjREeTeRSfzVzKbnlWEDiftoLmAOgDrrrkEX2YjUmqaoDA=="
 }
