@@ -213,8 +213,8 @@ class StepResynthesis(keras.layers.Layer):
         return tf.gather(tf.constant(offset * self.cycle_len * self.steps_per_cell), tf.minimum(duration, top))
 
     def _cadence_rows(self, peak, per_class):
-        # ``peak(lo, hi)``: the step events of context samples [lo, hi)
-        """Each window's steps spaced evenly between the wearer's steps either side of it.
+        """Each window's steps spaced evenly between the wearer's steps either side of it (``peak(lo, hi)``:
+        the step events of context samples ``[lo, hi)``; ``per_class``: each window's table base and default period).
 
         Only the window's own step count ``k`` and its neighbours survive: the steps are laid at
         ``A + i (B - A) / (k + 1)``, ``i = 1..k``, where ``A`` is the wearer's last step before the
