@@ -148,3 +148,20 @@ def test_walking_counts_are_stable(raw_acc):
         rel_halves.append(abs(r1 - r2) / max(r1, r2))
     assert np.median(rel_noise) <= 0.01 and np.percentile(rel_noise, 90) <= 0.03
     assert np.median(rel_halves) <= 0.05
+
+
+def test_second_counter_counts_known_steps_and_scores_identical_streams_as_perfect():
+    """models/second_counter.py (the check of how much the step rows depend on the evaluation's counter):
+    it finds a synthetic walk's steps, and a stream forwarded unchanged scores 0% error and r 1."""
+    from models.second_counter import count_steps as second_count, step_rows
+
+    a, truth = synthetic_walk(cadences=(110, 95), seconds=(30, 30), amplitudes=(0.5, 1.0), noise=0.03)
+    steps = second_count(a, FS)
+    assert abs(len(steps) - len(truth)) <= 1, (len(steps), len(truth))
+    assert (np.abs(steps[:, None] - truth[None, :]).min(axis=1) <= 3).mean() >= 0.98
+    x = np.stack([np.zeros_like(a), a], -1)  # mag2: |gyro|, |acc|
+    rows = step_rows([x, x[::-1].copy()], [x, x[::-1].copy()], [0, 1], FS)
+    assert rows["steps_rel_error"] == {"median": 0.0, "p90": 0.0} and rows["step_rate_r"] == pytest.approx(1.0)
+    slower, _ = synthetic_walk(cadences=(80, 80), seconds=(30, 30), amplitudes=(0.5, 1.0), noise=0.03, seed=1)
+    worse = step_rows([x], [np.stack([np.zeros_like(a), slower], -1)], [0], FS)
+    assert worse["steps_rel_error"]["median"] > 0.2  # a stream of another cadence is far off
