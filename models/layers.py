@@ -198,7 +198,7 @@ class StepResynthesis(keras.layers.Layer):
         per_class = tf.gather(tf.stack([self.base, tf.maximum(self.default_period, 1)], -1),
                               tf.argmax(probs, axis=-1, output_type=tf.int32))  # [n, 2]
         if self.timing == "cadence":
-            row, stepping = self._cadence_rows(lambda lo, hi: self._local_maxima(z, lo, hi), per_class)
+            row, stepping = self._cadence_rows(z, per_class)
         else:
             row, stepping = self._step_rows(self._peaks(z), per_class)
         still = self.rows - self.window + np.arange(self.window, dtype=np.int32)  # rank 1: a broadcasting select
@@ -212,9 +212,9 @@ class StepResynthesis(keras.layers.Layer):
         offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32)
         return tf.gather(tf.constant(offset * self.cycle_len * self.steps_per_cell), tf.minimum(duration, top))
 
-    def _cadence_rows(self, peak, per_class):
-        """Each window's steps spaced evenly between the wearer's steps either side of it (``peak(lo, hi)``:
-        the step events of context samples ``[lo, hi)``; ``per_class``: each window's table base and default period).
+    def _cadence_rows(self, z, per_class):
+        """Each window's steps spaced evenly between the wearer's steps either side of it (``z``: the
+        standardised contexts; ``per_class``: each window's table base and default period).
 
         Only the window's own step count ``k`` and its neighbours survive: the steps are laid at
         ``A + i (B - A) / (k + 1)``, ``i = 1..k``, where ``A`` is the wearer's last step before the
@@ -233,7 +233,7 @@ class StepResynthesis(keras.layers.Layer):
         n_ctx, b0, w, cl, big, g = self.length, self.before, self.window, self.cycle_len, self.BIG, self.max_gap
         # only steps within max_gap + 1 of the window matter (a farther one counts as none)
         s = np.arange(max(b0 - g - 1, 0), min(b0 + w + g + 1, n_ctx))
-        peak = peak(s[0], s[-1] + 1)
+        peak = self._local_maxima(z, s[0], s[-1] + 1)
         inside = (s >= b0) & (s < b0 + w)
         edge = (s < self.peak_radius) | (s >= n_ctx - self.peak_radius)  # not a step: what ``_peaks`` drops
         # one select + one max: last step before the window, minus the first at or after its end, minus the

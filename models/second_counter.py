@@ -30,28 +30,20 @@ def count_steps(acc_magnitude: np.ndarray, fs: float) -> np.ndarray:
     return peaks.astype(np.int64)
 
 
-def step_rows(raw: list[np.ndarray], forwarded: list[np.ndarray], activity: list[int], fs: float,
+def step_rows(raw: list[np.ndarray], forwarded: list[np.ndarray], activity: list, fs: float,
               window: int = 128) -> dict:
     """Steps per recording (median / p90 relative error) and per-window step rate r within activity,
-    forwarded against raw, both counted by :func:`count_steps` over the recordings' full windows."""
-    from analysis.steps import steps_per_window
-    from models.utility import ACC
+    forwarded against raw, both counted by :func:`count_steps` over the recordings' full windows
+    (scored as ``models.utility`` scores the evaluation's counter)."""
+    from models.utility import ACC, per_window, score
 
-    ref, out, groups, rel = [], [], [], []
-    for r, f, a in zip(raw, forwarded, activity):
-        m = len(r) // window * window
-        rs, fs_ = count_steps(r[:m, ACC], fs), count_steps(f[:m, ACC], fs)
-        ref.append(steps_per_window(rs, m, window))
-        out.append(steps_per_window(fs_, m, window))
-        groups.append(np.full(m // window, a))
-        if len(rs):
-            rel.append(abs(len(fs_) - len(rs)) / len(rs))
-    x, y, g = (np.concatenate(v).astype(np.float64) for v in (ref, out, groups))
-    for k in np.unique(g):
-        x[g == k] -= x[g == k].mean()
-        y[g == k] -= y[g == k].mean()
-    return {"steps_rel_error": {"median": float(np.median(rel)), "p90": float(np.percentile(rel, 90))},
-            "step_rate_r": float(np.corrcoef(x, y)[0, 1])}
+    def windows(x: np.ndarray) -> dict:
+        m = len(x) // window * window
+        return per_window(x[:m], fs, window, steps=count_steps(x[:m, ACC], fs))
+
+    rows = score([windows(r) for r in raw], [windows(f) for f in forwarded], list(activity),
+                  tuple(dict.fromkeys(activity)))
+    return {"steps_rel_error": rows["steps_rel_error"], "step_rate_r": rows["step_rate_r"]["within"]}
 
 
 def main(argv=None) -> int:
@@ -63,11 +55,10 @@ def main(argv=None) -> int:
     ap.add_argument("bundle", nargs="+", help="bundle name or folder; each is run through the edge engine")
     ap.add_argument("--data", help="MotionSense folder or zip")
     args = ap.parse_args(argv)
+    ds = load_dataset(args.data, DataConfig(), progress=False)  # as `edge-runtime evaluate` loads it
+    recs = [r for r in recording_series(ds.test, ds.config.stride) if ds.activities[r.activity] in REQUIRED]
     for name in args.bundle:
         bundle = load_bundle(name)
-        ds = load_dataset(args.data, DataConfig(activities=tuple(bundle.manifest["activities"]["all"])),
-                          progress=False)
-        recs = [r for r in recording_series(ds.test, ds.config.stride) if ds.activities[r.activity] in REQUIRED]
         t = BundleTransform(bundle)
         rows = step_rows([r.x for r in recs], [forwarded(t, r.x, ds.config.window) for r in recs],
                          [r.activity for r in recs], ds.sample_rate, ds.config.window)

@@ -51,7 +51,7 @@ def utility_metrics(raw: list[np.ndarray], forwarded: list[np.ndarray], activity
     ref = [per_window(raw[i], fs, window) for i in keep]
     fwd = [per_window(forwarded[i], fs, window) for i in keep]
     shapes = [_shape_r(raw[i], forwarded[i], window, q["valid"]) for i, q in zip(keep, fwd)]
-    out = _score(ref, fwd, [activity[i] for i in keep], required)
+    out = score(ref, fwd, [activity[i] for i in keep], required)
     shape = np.concatenate(shapes) if shapes else np.zeros(0)
     out["shape_r_median"] = float(np.median(shape)) if len(shape) else None
     return out
@@ -65,7 +65,7 @@ def steps_only_metrics(raw: list[np.ndarray], sent_steps: list[np.ndarray], acti
     keep = [i for i, a in enumerate(activity) if a in required]
     ref = [per_window(raw[i], fs, window) for i in keep]
     fwd = [per_window(raw[i], fs, window, steps=np.asarray(sent_steps[i], np.int64)) for i in keep]
-    out = _score(ref, fwd, [activity[i] for i in keep], required)
+    out = score(ref, fwd, [activity[i] for i in keep], required)
     out["enmo_r"] = out["gyro_r"] = out["shape_r_median"] = None
     return out
 
@@ -93,14 +93,15 @@ def label_only(train_raw: list[np.ndarray], train_activity: list[str], raw: list
         n = len(r["cadence"])
         pred.append({q: np.full(n, m[q]) for q in QUANTITIES} | {
             "valid": np.ones(n, bool), "steps": int(round(m["rate"] * r["minutes"])), "minutes": r["minutes"]})
-    out = _score(ref, pred, [activity[i] for i in keep], required)
+    out = score(ref, pred, [activity[i] for i in keep], required)
     out["shape_r_median"] = 0.0
     out["notes"] = ["label only: every per-window prediction is constant within an activity, so its "
                     "correlations are undefined, reported 0.0; no waveform is sent, so shape r is reported 0.0"]
     return out
 
 
-def _score(ref: list[dict], fwd: list[dict], activity: list[str], required) -> dict:
+def score(ref: list[dict], fwd: list[dict], activity: list[str], required) -> dict:
+    """The utility rows of per-recording ``per_window`` dicts, forwarded ``fwd`` against raw ``ref``."""
     notes: list[str] = []
     rel = np.array([abs(f["steps"] - r["steps"]) / r["steps"] for r, f in zip(ref, fwd) if r["steps"] > 0])
     valid = [f["valid"] for f in fwd]
