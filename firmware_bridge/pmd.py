@@ -254,11 +254,16 @@ def delta_frame_size(samples: int, channels: int, resolution: int, width: int) -
     return HEADER_SIZE + channels * math.ceil(resolution / 8) + 2 + math.ceil((samples - 1) * channels * width / 8)
 
 
+MAX_TIMESTAMP_NS = 1 << 62  # ns since 2000-01-01: about 146 years, with room for float rounding below 2^63
+
+
 def sample_times_ns(previous_ns: int | None, timestamp_ns: int, n: int, rate_hz: float) -> np.ndarray:
     """The SDK's sample times: the last at ``timestamp_ns``, spaced by the gap since the previous
     frame's timestamp, or by the sampling rate for the first frame."""
     if n <= 0:
         raise FrameError("length", "a frame without samples")
+    if not 0 <= timestamp_ns < MAX_TIMESTAMP_NS:  # the u64 on the wire can hold what int64 ns cannot
+        raise FrameError("time", f"timestamp {timestamp_ns} ns is past year 2146: not a sensor clock")
     if previous_ns is None:
         step = 1e9 / rate_hz
         return np.rint(timestamp_ns - step * np.arange(n - 1, -1, -1)).astype(np.int64)

@@ -270,8 +270,9 @@ class PolarVeritySession(ProfileSession):
         period = 1e9 / stream.rate_hz
         if previous is not None and not 0.5 * period <= (frame.timestamp_ns - previous) / n <= 1.5 * period:
             previous = None
+        t = pmd.sample_times_ns(previous, frame.timestamp_ns, n, stream.rate_hz)  # may refuse the frame
         self._previous[kind] = frame.timestamp_ns
-        return pmd.sample_times_ns(previous, frame.timestamp_ns, n, stream.rate_hz)
+        return t
 
     def _pair(self) -> DecodedFrame:
         acc, gyro = self._waiting[pmd.ACC], self._waiting[pmd.GYRO]

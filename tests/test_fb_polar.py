@@ -231,6 +231,19 @@ def test_a_frame_of_more_samples_than_a_notification_holds_is_refused_whole():
     assert s.decode(frames[1]).raw.shape == (30, 6)
 
 
+def test_a_timestamp_no_clock_can_have_is_refused_as_time():
+    """The header's u64 holds timestamps int64 nanoseconds cannot (found by the fuzz test above): such a
+    frame is refused whole as 'time', and the next good frame still decodes."""
+    frames, _, _ = _acc_gyro_frames()
+    s = session()
+    far = pmd.encode_data_frame(pmd.ACC, 10223372037412468116, 1, False, np.zeros((30, 3), "<i2").tobytes())
+    with pytest.raises(FrameError) as err:
+        s.decode(far)
+    assert err.value.reason == "time"
+    s.decode(frames[0])
+    assert s.decode(frames[1]).raw.shape == (30, 6)
+
+
 def test_profile_is_registered_once():
     assert "polar-verity" in PROFILE_NAMES and get_profile("polar-verity").service_uuid == pmd.SERVICE_UUID
 
