@@ -93,25 +93,27 @@ def label_only(ds: Dataset) -> dict:
 
 
 def kept_utility(ds: Dataset, transforms) -> list[dict]:
-    """For each distinct cadence-keeping transform among ``transforms``: the step rows a recipient
-    would get from the kept features alone, computed from the raw steps (the evaluation's own
+    """For each distinct laid-steps transform (cadence or step count) among ``transforms``: the step rows
+    a recipient would get from the kept features alone, computed from the raw steps (the evaluation's own
     counter) and laid as the transform lays them, so what its detector and strides lose shows."""
     from analysis.steps import count_steps
     from models.data import recording_series
-    from models.frontier import cadence_steps
+    from models.frontier import laid_steps
     from models.utility import ACC, steps_only_metrics
 
     out, seen = [], set()
     recs = recording_series(ds.test, ds.config.stride)
     for t in transforms:
-        context = tuple(getattr(t, "context", (0, 0)))
-        if "cadence" not in getattr(t, "keeps", ()) or context in seen:
+        keeps, context = tuple(getattr(t, "keeps", ())), tuple(getattr(t, "context", (0, 0)))
+        kept = "step_count" if "step_count" in keeps else "cadence" if "cadence" in keeps else None
+        if kept is None or (keeps, context) in seen:
             continue
-        seen.add(context)
-        sent = [cadence_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, context,
-                              ds.sample_rate) for r in recs]
-        out.append({"transform": "activity + cadence of raw steps (no waveform)", "kind": "kept_utility",
-                    "keeps": list(t.keeps), "utility": steps_only_metrics(
+        seen.add((keeps, context))
+        sent = [laid_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, keeps, context,
+                           ds.sample_rate) for r in recs]
+        what = "step count" if kept == "step_count" else "cadence"
+        out.append({"transform": f"activity + {what} of raw steps (no waveform)", "kind": "kept_utility",
+                    "keeps": list(keeps), "utility": steps_only_metrics(
                         [r.x for r in recs], sent, [ds.activities[r.activity] for r in recs], ds.sample_rate,
                         ds.config.window, REQUIRED)})
     return out
@@ -125,7 +127,7 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
     from dataclasses import asdict
 
     from models.data import cache_dir
-    from models.frontier import frontier_attacks
+    from models.frontier import frontier_attacks, recording_rate_attack
 
     out, seen = [], set()
     for t in transforms:
@@ -149,7 +151,8 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             path.write_text(json.dumps(attackers))
         shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""
         out.append({"transform": f"frontier: {' + '.join(t.keeps)} of raw data{shown}", "kind": "frontier",
-                    "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers})
+                    "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers,
+                    "recording_rate": recording_rate_attack(ds, attack_config)})
     return out
 
 

@@ -13,7 +13,9 @@ window's edges are found with their context. Each stride-10 window becomes a vie
 
 A transform that keeps only the *cadence* (``keeps: ["activity", "cadence"]``) lays each window's steps
 evenly between the wearer's steps either side of the window (its step count and mean period). Its
-frontier view has the same channels, from those steps (``cadence_channels``).
+frontier view has the same channels, from those steps (``cadence_channels``). One that keeps only each
+window's *step count* (``keeps: ["activity", "step_count"]``) lays that many steps evenly across the
+window (``count_channels``).
 
 The CNN attackers read the view (mean 0 / std 1: it is already in unit scale); the trees read summary
 statistics of the same view (``summary_features``). The three attacks, configs and families are those of
@@ -101,10 +103,40 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     return out
 
 
-def cadence_steps(steps: np.ndarray, n: int, window: int, context: tuple[int, int], fs: float) -> np.ndarray:
-    """The step samples a cadence transform sends for a recording of ``n`` samples forwarded as
-    non-overlapping windows, from the wearer's ``steps`` (the steps of ``cadence_channels``)."""
-    views = cadence_channels(steps, n, window, window, context, fs)
+def count_channels(steps: np.ndarray, n: int, window: int, stride: int) -> np.ndarray:
+    """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
+    the steps a step-count transform lays (``models.layers.StepResynthesis``, ``timing="count"``): the
+    window's own ``m`` steps at ``ceil((2 j + 1) window / (2 m))``, ``j = 0..m-1``, evenly across the
+    window, so only ``m`` survives; the window steps throughout (none: still)."""
+    starts = np.arange(0, n - window + 1, stride)
+    out = np.zeros((len(starts), window, 3), np.float32)
+    steps = np.unique(np.asarray(steps, np.int64))
+    m = np.searchsorted(steps, starts + window) - np.searchsorted(steps, starts)  # [k]
+    t = np.arange(-1, window)
+    u = 2 * m[:, None] * t[None, :] - window  # step j of the lay at u = 2 j window
+    impulse = np.diff(np.floor_divide(u, 2 * window), axis=1) > 0
+    phase = 2 * np.pi * np.mod(u[:, 1:], 2 * window) / (2 * window)
+    on = (m > 0)[:, None]
+    out[:, :, IMPULSE] = impulse & on
+    out[:, :, COS] = np.where(on, np.cos(phase), 0.0)
+    out[:, :, SIN] = np.where(on, np.sin(phase), 0.0)
+    return out
+
+
+def laid_channels(steps: np.ndarray, n: int, window: int, stride: int, keeps, context: tuple[int, int],
+                  fs: float) -> np.ndarray:
+    """The kept step channels per window, as the transform that keeps ``keeps`` lays them."""
+    if "step_count" in keeps:
+        return count_channels(steps, n, window, stride)
+    if "cadence" in keeps:
+        return cadence_channels(steps, n, window, stride, context, fs)
+    return cut_windows(step_channels(steps, n, fs), window, stride)
+
+
+def laid_steps(steps: np.ndarray, n: int, window: int, keeps, context: tuple[int, int], fs: float) -> np.ndarray:
+    """The step samples a transform keeping ``keeps`` sends for a recording of ``n`` samples forwarded as
+    non-overlapping windows, from the wearer's ``steps``."""
+    views = laid_channels(steps, n, window, window, keeps, context, fs)
     return np.flatnonzero(views[:, :, IMPULSE].reshape(-1) > 0.5).astype(np.int64)
 
 
@@ -112,7 +144,7 @@ def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
                neutral: dict[str, str] | None = None, keeps: tuple[str, ...] = ("activity", "step_timing"),
                context: tuple[int, int] = (128, 128)) -> np.ndarray:
     """``[n, window, 3 + len(activities)]`` kept-feature views of raw mag2 windows ``w`` (in their order)."""
-    if set(keeps) not in ({"activity", "step_timing"}, {"activity", "cadence"}):
+    if set(keeps) not in ({"activity", "step_timing"}, {"activity", "cadence"}, {"activity", "step_count"}):
         raise ValueError(f"no frontier for keeps {list(keeps)}")
     neutral = neutral or {}
     shown = np.array([activities.index(neutral.get(a, a)) for a in activities])
@@ -120,10 +152,7 @@ def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
     views = []
     for rec in recording_series(w, stride):
         steps = count_steps(rec.x[:, ACC], fs)
-        if "cadence" in keeps:
-            timing = cadence_channels(steps, len(rec.x), window, stride, context, fs)
-        else:
-            timing = cut_windows(step_channels(steps, len(rec.x), fs), window, stride)
+        timing = laid_channels(steps, len(rec.x), window, stride, keeps, context, fs)
         onehot = np.zeros((len(timing), window, len(activities)), np.float32)
         onehot[:, :, shown[rec.activity]] = 1.0
         views.append(np.concatenate([timing, onehot], axis=2))
@@ -178,6 +207,39 @@ def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None,
     k = views["train"].shape[2]
     return replace(ds, train=ds.train.with_x(views["train"]), test=ds.test.with_x(views["test"]),
                    mean=np.zeros(k, np.float32), std=np.ones(k, np.float32))
+
+
+def recording_rate_attack(ds: Dataset, cfg: AttackConfig = AttackConfig()) -> dict:
+    """Gender of unseen people from each whole recording's activity and step rate (steps/min, the
+    evaluation's counter on raw data), subject folds as ``attack_unseen_gender``: what a server that
+    adds up a recording's forwarded steps reads, whatever the per-window lay. Any transform meeting the
+    steps-per-recording row hands this over. Accuracy per recording, for logistic regression and trees."""
+    import lightgbm as lgb
+    from sklearn.linear_model import LogisticRegression
+
+    from models.attackers import subject_folds
+    from models.data import REQUIRED
+
+    rows, gender, subject = [], [], []
+    for split in (ds.train, ds.test):
+        for rec in recording_series(split, ds.config.stride):
+            name = ds.activities[rec.activity]
+            if name in REQUIRED:
+                rate = len(count_steps(rec.x[:, ACC], ds.sample_rate)) / (len(rec.x) / ds.sample_rate / 60)
+                rows.append([*(np.array(REQUIRED) == name), rate])
+                gender.append(rec.gender)
+                subject.append(rec.subject)
+    x, y, s = np.array(rows, np.float64), np.array(gender), np.array(subject)
+    models = {"logreg": lambda: LogisticRegression(class_weight="balanced"),
+              "gbt": lambda: lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=cfg.gbt_learning_rate,
+                                                min_child_samples=5, class_weight="balanced",
+                                                random_state=cfg.seed, n_jobs=1, verbose=-1)}
+    correct = dict.fromkeys(models, 0)
+    for held in subject_folds(s, {int(a): int(b) for a, b in zip(s, y)}, cfg.folds):
+        test = np.isin(s, held)
+        for name, make in models.items():
+            correct[name] += int((make().fit(x[~test], y[~test]).predict(x[test]) == y[test]).sum())
+    return {name: c / len(y) for name, c in correct.items()} | {"recordings": len(y)}
 
 
 def frontier_attacks(ds: Dataset, cfg: AttackConfig = AttackConfig(), log=print,

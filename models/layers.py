@@ -41,7 +41,7 @@ def load_transform(path):
 
 
 def steps_per_cell(timing: str) -> int:
-    return 2 if timing == "cadence" else 1
+    return 1 if timing == "steps" else 2
 
 
 @keras.saving.register_keras_serializable(package="privacy_transforms")
@@ -72,6 +72,11 @@ class StepResynthesis(keras.layers.Layer):
     signal no one makes, and raw-trained classifiers read it as another activity. That lay needs no
     per-sample step search: a few per-window integers (four positions found by one max, a count) and a
     handful of per-sample ops, which is what a small graph's invoke time is made of.
+
+    ``timing="count"`` keeps less again: only each window's own step count ``k`` (``_count_rows``), its
+    steps laid evenly across the window. A window's mean period tells gender of people it never saw
+    (the frontier of activity + cadence is above that goal); its count, ``k`` in a handful of values,
+    hardly does, and step counts and the steps' windows survive.
     """
 
     BIG = 1 << 20
@@ -84,8 +89,8 @@ class StepResynthesis(keras.layers.Layer):
                  fir_taps: int, acc_channel: int, threshold: float, relative: float, min_period: int,
                  max_period: int, max_gap: int, timing: str = "steps", **kwargs):
         super().__init__(**kwargs)
-        if timing not in ("steps", "cadence"):
-            raise ValueError(f"timing must be 'steps' or 'cadence', not {timing!r}")
+        if timing not in ("steps", "cadence", "count"):
+            raise ValueError(f"timing must be 'steps', 'cadence' or 'count', not {timing!r}")
         self.timing = timing
         self.before, self.window, self.after, self.channels = before, window, after, channels
         self.classes, self.rows, self.cycle_len, self.buckets = classes, rows, cycle_len, buckets
@@ -197,7 +202,9 @@ class StepResynthesis(keras.layers.Layer):
         # per class: table base (-1: the class never steps) and default step period
         per_class = tf.gather(tf.stack([self.base, tf.maximum(self.default_period, 1)], -1),
                               tf.argmax(probs, axis=-1, output_type=tf.int32))  # [n, 2]
-        if self.timing == "cadence":
+        if self.timing == "count":
+            row, stepping = self._count_rows(z, per_class)
+        elif self.timing == "cadence":
             row, stepping = self._cadence_rows(z, per_class)
         else:
             row, stepping = self._step_rows(self._peaks(z), per_class)
@@ -211,6 +218,24 @@ class StepResynthesis(keras.layers.Layer):
         top = self.bucket_min + self.buckets * self.bucket_width - 1
         offset = np.clip((np.arange(top + 1) - self.bucket_min) // self.bucket_width, 0, None).astype(np.int32)
         return tf.gather(tf.constant(offset * self.cycle_len * self.steps_per_cell), tf.minimum(duration, top))
+
+    def _count_rows(self, z, per_class):
+        """Each window's own ``k`` steps (``z``: the standardised contexts; ``per_class``: each window's
+        table base and default period), laid evenly across it: step ``j`` on the first sample at or
+        after ``(2 j + 1) window / (2 k)``, so consecutive windows with the same count meet one period
+        apart. Nothing but ``k`` and the class reach the output; the window steps throughout (no step
+        in it, or a class that never steps: still). Each table cell is a stride: the lay alternates its
+        two steps, from half a step before the first."""
+        import tensorflow as tf
+
+        b0, w, cl = self.before, self.window, self.cycle_len
+        peak = self._local_maxima(z, b0, b0 + w)  # the window's own samples: real neighbours either side
+        k = tf.reduce_sum(tf.cast(peak[:, :, 0], tf.int32), axis=1, keepdims=True)  # [n, 1]
+        t = np.arange(w, dtype=np.int32)[None, :]
+        u = 2 * k * t - w  # step j at u = 2 j w; a stride (2 cl rows) per 4 w
+        phase = tf.math.floordiv(tf.math.floormod(u, 4 * w) * cl, 2 * w)
+        row = per_class[:, 0:1] + self._cell_offset(tf.math.floordiv(w, tf.maximum(k, 1))) + phase
+        return row, (k + 0 * t >= 1) & (per_class[:, 0:1] >= 0)
 
     def _cadence_rows(self, z, per_class):
         """Each window's steps spaced evenly between the wearer's steps either side of it (``z``: the

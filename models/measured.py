@@ -80,5 +80,7 @@ def measured_figures(entry: dict, reports: list[dict]) -> dict[str, Any]:
                      and r.get("shown_as", entry.get("shown_as")) == entry.get("shown_as")), None)
     if frontier:
         out["frontier"] = {"keeps": keeps, "attackers": _attackers(frontier.get("attackers"))}
+        if "recording_rate" in frontier:  # gender of unseen people from a whole recording's step rate
+            out["frontier"]["gender_unseen_per_recording"] = frontier["recording_rate"]
     return _round(out)
 

@@ -65,10 +65,12 @@ GENDER = dict(data=DataConfig(activities=ACTIVITIES), required=("dws", "ups", "w
               neutral=("std",), secret="gender")
 IDENTITY = dict(data=DataConfig(activities=MOVING), required=MOVING, sensitive=(), neutral=(), secret="subject")
 RECIPES = {
-    # the product: the activity + the wearer's cadence, the rest population data
-    "motionsense-gender": StepSynthConfig(name="motionsense-gender", timing="cadence", **GENDER),
+    # the product: the activity + the wearer's steps, the rest population data. Gender keeps each window's
+    # step count (its mean period tells gender of people never seen: docs/transforms.md), identity the cadence
+    "motionsense-gender": StepSynthConfig(name="motionsense-gender", timing="count", **GENDER),
     "motionsense-identity": StepSynthConfig(name="motionsense-identity", timing="cadence", **IDENTITY),
-    # each step's own timing instead, measured beside them (reports/deployed-*-steps)
+    # the cadence for gender too, and each step's own timing, measured beside them (reports/deployed-*-*)
+    "motionsense-gender-cadence": StepSynthConfig(name="motionsense-gender-cadence", timing="cadence", **GENDER),
     "motionsense-gender-steps": StepSynthConfig(name="motionsense-gender-steps", **GENDER),
     "motionsense-identity-steps": StepSynthConfig(name="motionsense-identity-steps", **IDENTITY),
     # the label-only level: one real window per recognised activity

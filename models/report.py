@@ -54,6 +54,12 @@ def markdown(reports: list[dict], title: str = "Evaluation report") -> str:
               + (" frontier = the same attackers trained only on the features the transform declares it keeps "
                  "(`keeps` in the manifest), computed from raw data: the least any transform keeping them leaks."
                  if any(e["kind"] == "frontier" for e in extras) else ""), ""]
+    rate = next((e["recording_rate"] for e in extras if e["kind"] == "frontier" and "recording_rate" in e), None)
+    if rate:
+        lines += [f"A server that adds up each recording's steps (what the steps-per-recording row keeps) reads "
+                  f"gender of unseen people from the recording's activity and step rate: {pct(rate['logreg'])} "
+                  f"(logistic regression) / {pct(rate['gbt'])} (trees) of {rate['recordings']} raw recordings, "
+                  "subject folds; the per-window attackers above do not add windows up.", ""]
     lines += utility_table([r for r in reports if "utility" in r]
                            + [e for e in extras if e["kind"] in ("label_only", "kept_utility")])
     for r in reports:

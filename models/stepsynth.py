@@ -71,12 +71,13 @@ class StepSynthConfig:
     gender: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # the recipe's own, for balancing gender...
     identity: ClassifierConfig = ClassifierConfig(epochs=6, seed=11)  # ...or for picking strides of no cadence peer
     timing: str = "steps"  # "steps": each step's own duration; "cadence": each window's steps evenly spaced
+    # between its neighbours (count and mean period); "count": only each window's step count
     seed: int = 0
 
 
 def kept_features(cfg: StepSynthConfig) -> list[str]:
     """What the output is a function of (the manifest's ``keeps``; the frontier is computed for it)."""
-    return ["activity", "step_timing" if cfg.timing == "steps" else "cadence"]
+    return ["activity", {"steps": "step_timing", "cadence": "cadence", "count": "step_count"}[cfg.timing]]
 
 
 def steps_per_cell(timing: str) -> int:

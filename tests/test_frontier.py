@@ -7,7 +7,7 @@ import pytest
 
 from analysis.steps import count_steps
 from models.data import ACTIVITIES, DataConfig, Dataset, Windows, cut_windows
-from models.frontier import cadence_channels, kept_views, step_channels, summary_features
+from models.frontier import cadence_channels, count_channels, kept_views, step_channels, summary_features
 from tests.test_steps import FS, synthetic_walk
 
 pytest.importorskip("lightgbm")
@@ -79,6 +79,20 @@ def test_cadence_views_space_each_windows_steps_evenly_between_the_steps_either_
     assert (one[:, :, 1] != 0).sum(1).max() <= 26  # stepping only half a period (0.5 s) either side
 
 
+def test_count_views_keep_each_windows_step_count_and_nothing_of_its_timing():
+    steps = np.array([100, 122, 152, 174, 204, 226, 256, 278, 308])  # short/long alternating (22, 30)
+    v = count_channels(steps, 400, 128, 64)
+    f = summary_features(np.concatenate([v, np.zeros((5, 128, 5), np.float32)], axis=2))
+    np.testing.assert_array_equal(f[:, 1], [2, 4, 4, 5, 3])  # each window's own count
+    np.testing.assert_array_equal(np.flatnonzero(v[2, :, 0]), [16, 48, 80, 112])  # (2 j + 1) 128 / 8
+    np.testing.assert_array_equal(np.flatnonzero(v[3, :, 0]), [13, 39, 64, 90, 116])  # ceil((2 j + 1) 12.8)
+    shifted = count_channels(steps + 7, 400, 128, 64)  # the same counts, the steps elsewhere in the windows
+    same = f[:, 1] == summary_features(np.concatenate([shifted, np.zeros((5, 128, 5), np.float32)], axis=2))[:, 1]
+    np.testing.assert_array_equal(v[same], shifted[same])
+    assert (v[:, :, 1] ** 2 + v[:, :, 2] ** 2 > 0.5).all()  # stepping throughout a window with a step
+    assert not count_channels(np.array([], np.int64), 400, 128, 64).any()  # none: nothing
+
+
 def test_summary_features_read_intervals_across_the_window_edges():
     steps = np.array([0, 20, 50, 80, 110, 150, 180])  # intervals 20, 30, 30, 30, 40, 30
     timing = step_channels(steps, 200, FS)
@@ -110,3 +124,13 @@ def test_frontier_attackers_read_gender_from_cadence(ds):
     assert res["gender_known"]["gbt"] > 0.9 and res["gender_unseen"]["gbt"] > 0.9
     assert len(res["gender_unseen"]["majority_per_fold"]) == 2
     assert res["identity"]["gbt"] > 2 / 6  # cadence also tells these 6 people apart, in part
+
+
+def test_a_recordings_step_rate_tells_gender_when_cadence_does(ds):
+    """What the steps-per-recording row hands a server that adds a recording's steps up: on the synthetic
+    people (women ~125, men ~95 steps/min) their gender, per recording, for people it never saw."""
+    from models.frontier import recording_rate_attack
+
+    res = recording_rate_attack(ds)
+    assert res["recordings"] == 6 * 3 * 3  # people x required activities x trials
+    assert res["logreg"] >= 0.9 and res["gbt"] >= 0.5, res

@@ -24,7 +24,7 @@ def make_layer(timing: str = "steps"):
     from models.layers import StepResynthesis
 
     d = DetectorConfig()
-    cell = CL * (2 if timing == "cadence" else 1)  # a stride per cell on the cadence grid
+    cell = CL * (1 if timing == "steps" else 2)  # a stride per cell on the cadence and count grids
     rows = 3 * NB * cell + W
     layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, d.peak_radius, d.taps, 1, d.threshold, d.relative,
                             d.min_period, d.max_period, d.max_gap, timing=timing)
@@ -318,6 +318,72 @@ def test_cadence_arithmetic_matches_the_per_window_definition_in_a_batch():
     assert (own == 0).any() and (own == 1).any() and (own >= 4).any()  # no step, a lone step, walks
     near = [(np.flatnonzero(p[:B]) >= B - layer.max_gap).any() for p in peaks]
     assert any(near) and not all(near)  # with and without the wearer's step before the window
+
+
+def count_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """The table rows of the count lay written out per window in plain Python with exact fractions (the
+    docstring of ``StepResynthesis._count_rows``): the window's ``k`` steps at ``(2 j + 1) w / (2 k)``,
+    each step ``w / k`` long, alternating the stride's two steps, from half a step before the first."""
+    from fractions import Fraction
+
+    b0, w, cl = layer.before, layer.window, layer.cycle_len
+    base = np.asarray(layer.base)
+    top = layer.bucket_min + layer.buckets * layer.bucket_width - 1
+    still = layer.rows - w + np.arange(w)
+    rows = np.empty((len(peaks), w), np.int64)
+    for n, (p, c) in enumerate(zip(peaks, cls)):
+        k = int(p[b0:b0 + w].sum())
+        if k == 0 or base[c] < 0:
+            rows[n] = still
+            continue
+        bucket = max((min(w // k, top) - layer.bucket_min) // layer.bucket_width, 0)
+        step = Fraction(w, k)
+        for t in range(w):
+            j = (Fraction(t) - step / 2) // step  # the step t is in (-1: half a step before the first)
+            into = (Fraction(t) - step / 2 - j * step) / step  # how far into it, in [0, 1)
+            rows[n, t] = base[c] + bucket * 2 * cl + (j % 2) * cl + int(into * cl)
+    return rows
+
+
+def test_count_arithmetic_matches_the_per_window_definition_in_a_batch():
+    """The count lay on many windows in one call: walks of every cadence, bursts, a lone step, none, each
+    class (the reference reads nothing but each window's count and class)."""
+    layer = make_layer("count")
+    rng = np.random.default_rng(6)
+    n = B + W + A
+    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(12, 60, 30), rng.uniform(0.3, 3, 30)))]
+    for k in range(20):
+        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
+        lo, hi = np.sort(rng.integers(0, n, size=2))
+        x[lo:hi, 1] += np.cos(2 * np.pi * np.arange(lo, hi) / rng.uniform(14, 45))
+        xs.append(x)
+    lone = np.zeros((n, 2), np.float32)
+    lone[B + 60 - 6:B + 60 + 7, 1] = np.hanning(13)
+    xs += [lone, np.zeros((n, 2), np.float32)]
+    x = np.stack(xs)
+    cls = np.arange(len(x)) % 5
+    got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
+    peaks = np.asarray(layer.detect(x))
+    np.testing.assert_array_equal(got, np.asarray(layer.table)[count_reference_rows(layer, peaks, cls)])
+    own = peaks[:, B:B + W].sum(1)
+    assert (own == 0).any() and (own == 1).any() and (own >= 4).any()  # no step, a lone step, walks
+
+
+def test_count_timing_keeps_each_windows_step_count():
+    """``timing="count"``: a counter finds each window's own steps again (so steps per recording and per
+    window survive); within a window the steps are even, whatever the wearer's own durations."""
+    n = 8 * W
+    series = uneven_walk(n + 2 * 128 + 10, [23, 29, 25, 28, 22, 27])[10:]
+    layer = make_layer("count")
+    y = np.concatenate([np.asarray(layer(series[None, s - B:s + W + A], onehot(2)))[0]
+                        for s in range(128, 128 + n, W)])
+    raw = count_steps(series[128:128 + n, 1] * 0.3 + 1.0, RATE)
+    out = count_steps(y[:, 1] * 0.3 + 1.0, RATE)
+    per_window = np.bincount(out // W, minlength=8) - np.bincount(raw // W, minlength=8)
+    assert np.abs(per_window).max() <= 1 and (per_window != 0).sum() <= 2  # a raw step on an edge may change sides
+    assert abs(len(out) - len(raw)) <= 1
+    spread = [np.ptp(np.diff(out[(out // W) == k])) for k in range(8)]
+    assert max(spread) <= 2, spread  # even within each window (the wearer's: 22-29 samples)
 
 
 def test_polyphase_fir_is_the_63_tap_filter():

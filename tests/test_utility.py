@@ -138,9 +138,10 @@ def test_plot_steps_writes_a_png(data, tmp_path):
 def test_kept_cadence_steps_keep_the_step_rows_but_no_waveform(data):
     """The kept-features column: the raw steps laid as a cadence transform lays them keep every step
     of each recording and most of the per-window step rate (the counts are kept), not the step-to-step
-    rhythm; the rows that need a waveform are left out (None), not guessed."""
+    rhythm; the rows that need a waveform are left out (None), not guessed. Laid by step count alone
+    they keep the steps and the per-window rate, and less of the cadence."""
     from analysis.steps import count_steps
-    from models.frontier import cadence_steps
+    from models.frontier import laid_steps
     from models.utility import ACC, steps_only_metrics
 
     (raw, acts), _ = data
@@ -148,12 +149,15 @@ def test_kept_cadence_steps_keep_the_step_rows_but_no_waveform(data):
     exact = steps_only_metrics(raw, steps, acts, FS)
     assert exact["steps_rel_error"] == {"median": 0.0, "p90": 0.0} and exact["cadence_mae_spm"] == 0.0
     assert exact["enmo_r"] is None and exact["gyro_r"] is None and exact["shape_r_median"] is None
-    sent = [cadence_steps(s, len(r), W, (128, 128), FS) for s, r in zip(steps, raw)]
     full = [s[s < len(r) // W * W] for s, r in zip(steps, raw)]
-    assert all(abs(len(a) - len(b)) <= 1 for a, b in zip(sent, full))
-    m = steps_only_metrics(raw, sent, acts, FS)
-    assert m["steps_rel_error"]["p90"] <= 0.02 and m["step_rate_r"]["within"] > 0.9
-    assert 0 < m["cadence_mae_spm"] < 5
+    mae = {}
+    for kept in ("cadence", "step_count"):
+        sent = [laid_steps(s, len(r), W, ("activity", kept), (128, 128), FS) for s, r in zip(steps, raw)]
+        assert all(abs(len(a) - len(b)) <= 1 for a, b in zip(sent, full)), kept
+        m = steps_only_metrics(raw, sent, acts, FS)
+        assert m["steps_rel_error"]["p90"] <= 0.02 and m["step_rate_r"]["within"] > 0.9, kept
+        mae[kept] = m["cadence_mae_spm"]
+    assert 0 < mae["cadence"] < 5 and mae["step_count"] > mae["cadence"], mae
 
 
 def test_the_utility_table_shows_the_kept_features_column_without_waveform_rows(data):
