@@ -254,6 +254,24 @@ def test_step_arithmetic_matches_the_per_sample_definition_in_a_batch():
     assert kinds == {True, False}  # windows with and without steps were exercised
 
 
+def mixed_contexts(seed: int, bursts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Contexts ``[n, B + W + A, 2]`` and a class each: 30 regular walks of every cadence, ``bursts`` with
+    steps only in part of the context (some only before or after the window), a lone step in the window,
+    none; the classes cycle through all five."""
+    rng = np.random.default_rng(seed)
+    n = B + W + A
+    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(12, 60, 30), rng.uniform(0.3, 3, 30)))]
+    for _ in range(bursts):
+        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
+        lo, hi = np.sort(rng.integers(0, n, size=2))
+        x[lo:hi, 1] += np.cos(2 * np.pi * np.arange(lo, hi) / rng.uniform(14, 45))
+        xs.append(x)
+    lone = np.zeros((n, 2), np.float32)
+    lone[B + 60 - 6:B + 60 + 7, 1] = np.hanning(13)  # one step in the window
+    xs += [lone, np.zeros((n, 2), np.float32)]
+    return np.stack(xs), np.arange(len(xs)) % 5
+
+
 def cadence_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """The table rows of the cadence lay written out per window in plain Python (the docstring of
     ``StepResynthesis._cadence_rows``): what the graph's branch-free integer form must reproduce exactly."""
@@ -297,20 +315,7 @@ def test_cadence_arithmetic_matches_the_per_window_definition_in_a_batch():
     """The cadence lay on many windows in one call: regular walks of every cadence, steps on one side of
     the window only, bursts with pauses, a lone step, no steps, each class."""
     layer = make_layer("cadence")
-    rng = np.random.default_rng(5)
-    n = B + W + A
-    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(12, 60, 30), rng.uniform(0.3, 3, 30)))]
-    for k in range(30):  # bursts: steps only in part of the context, some only before or after the window
-        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
-        lo, hi = np.sort(rng.integers(0, n, size=2))
-        tt = np.arange(lo, hi)
-        x[lo:hi, 1] += np.cos(2 * np.pi * tt / rng.uniform(14, 45))
-        xs.append(x)
-    lone = np.zeros((n, 2), np.float32)
-    lone[B + 60 - 6:B + 60 + 7, 1] = np.hanning(13)  # one step in the window
-    xs += [lone, np.zeros((n, 2), np.float32)]
-    x = np.stack(xs)
-    cls = np.arange(len(x)) % 5
+    x, cls = mixed_contexts(seed=5, bursts=30)
     got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
     peaks = np.asarray(layer.detect(x))
     np.testing.assert_array_equal(got, np.asarray(layer.table)[cadence_reference_rows(layer, peaks, cls)])
@@ -349,19 +354,7 @@ def test_count_arithmetic_matches_the_per_window_definition_in_a_batch():
     """The count lay on many windows in one call: walks of every cadence, bursts, a lone step, none, each
     class (the reference reads nothing but each window's count and class)."""
     layer = make_layer("count")
-    rng = np.random.default_rng(6)
-    n = B + W + A
-    xs = [walk(n, p, a, seed=i) for i, (p, a) in enumerate(zip(rng.uniform(12, 60, 30), rng.uniform(0.3, 3, 30)))]
-    for k in range(20):
-        x = rng.normal(0, 0.05, (n, 2)).astype(np.float32)
-        lo, hi = np.sort(rng.integers(0, n, size=2))
-        x[lo:hi, 1] += np.cos(2 * np.pi * np.arange(lo, hi) / rng.uniform(14, 45))
-        xs.append(x)
-    lone = np.zeros((n, 2), np.float32)
-    lone[B + 60 - 6:B + 60 + 7, 1] = np.hanning(13)
-    xs += [lone, np.zeros((n, 2), np.float32)]
-    x = np.stack(xs)
-    cls = np.arange(len(x)) % 5
+    x, cls = mixed_contexts(seed=6, bursts=20)
     got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
     peaks = np.asarray(layer.detect(x))
     np.testing.assert_array_equal(got, np.asarray(layer.table)[count_reference_rows(layer, peaks, cls)])
