@@ -235,7 +235,7 @@ class StepResynthesis(keras.layers.Layer):
         u = 2 * k * t - w  # step j at u = 2 j w; a stride (2 cl rows) per 4 w
         phase = tf.math.floordiv(tf.math.floormod(u, 4 * w) * cl, 2 * w)
         row = per_class[:, 0:1] + self._cell_offset(tf.math.floordiv(w, tf.maximum(k, 1))) + phase
-        return row, (k + 0 * t >= 1) & (per_class[:, 0:1] >= 0)
+        return row, (k + 0 * t >= 1) & (per_class[:, 0:1] >= 0)  # k + 0 t: [n, window], as the select wants
 
     def _cadence_rows(self, z, per_class):
         """Each window's steps spaced evenly between the wearer's steps either side of it (``z``: the

@@ -5,9 +5,10 @@ classifier reads the activity from the window *and its context* (``before`` + ``
 its verdict is steadier than one window's), a fixed step detector finds the wearer's step events,
 and every output sample is the matching phase of a *real* train step cycle of the recognised
 activity, picked by the step's duration (a cadence bucket). A sensitive activity is emitted as its
-neutral one; where there are no steps, a real still window. Steps, cadence and their timing survive
-(what step counters and activity apps use); intensity, gait shape and every other trait of the
-wearer do not, since the output is a function of (activity, step events) only.
+neutral one; where there are no steps, a real still window. The steps survive, and with them each
+window's step count (``timing="count"``), also its mean period (``"cadence"``) or each step's own time
+(``"steps"``): what step counters and activity apps use; intensity, gait shape and every other trait
+of the wearer do not, since the output is a function of (activity, step events) only.
 
 Why real cycles, one per (activity, cadence bucket): a population *mean* cycle is blurred, and
 classifiers trained on ordinary data read it as another activity; consecutive steps of different
