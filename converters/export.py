@@ -27,9 +27,10 @@ N_CHECK_WINDOWS = 3
 
 
 def check_windows(bundle: Bundle, n: int = N_CHECK_WINDOWS) -> np.ndarray:
-    """Deterministic, plausible windows ``[n, window, channels]``: around the training mean, within ~1 std."""
-    t = np.arange(bundle.window, dtype=np.float64) / bundle.sample_rate
-    out = np.empty((n, bundle.window, bundle.n_channels), dtype=np.float32)
+    """Deterministic, plausible model inputs ``[n, input_length, channels]`` (the window with its context,
+    if the bundle has one): around the training mean, within ~1 std."""
+    t = np.arange(bundle.input_length, dtype=np.float64) / bundle.sample_rate
+    out = np.empty((n, bundle.input_length, bundle.n_channels), dtype=np.float32)
     for i in range(n):
         for c in range(bundle.n_channels):
             f = 1.0 + 0.5 * i + 0.25 * c  # 1-2.5 Hz: gait-like
@@ -52,7 +53,7 @@ def contract(bundle: Bundle, model_file: str, model_sha256: str) -> dict[str, An
         return {
             "name": spec.name,
             "shape": list(spec.shape),
-            "layout": "[batch=1, time=window samples (oldest first), channel]",
+            "layout": f"[batch=1, time={spec.shape[1]} samples (oldest first), channel]",
             "dtype": spec.dtype,
             "quantization": None if spec.dtype == "float32" else
             {"scale": spec.scale, "zero_point": spec.zero_point, "real_value": "scale * (q - zero_point)"},
@@ -72,6 +73,10 @@ def contract(bundle: Bundle, model_file: str, model_sha256: str) -> dict[str, An
         "window_samples": bundle.window,
         "window_seconds": bundle.window / bundle.sample_rate,
         "release_stride_samples": bundle.stride,
+        # the input is the window with this many samples before and after it; the output is the window
+        "context_before_samples": bundle.context_before,
+        "context_after_samples": bundle.context_after,
+        "release_delay_seconds": bundle.context_after / bundle.sample_rate,
         "feature_set": {"name": fs.name, "description": fs.description},
         "input": side(bundle.input, "sensor features in physical units, NOT standardised (the graph standardises)"),
         "output": side(bundle.output, "transformed window, same units, shape and channel order as the input"),
@@ -124,7 +129,8 @@ def export_bundle(bundle: Bundle, target: str, out: str | Path) -> dict[str, Pat
 
 
 def integration_guide(bundle: Bundle, target: str, model_name: str) -> str:
-    w, c = bundle.window, bundle.n_channels
+    w, c, n_in = bundle.window, bundle.n_channels, bundle.input_length
+    before, after = bundle.context_before, bundle.context_after
     order = "\n".join(f"{i}. `{n}` in **{u}**" for i, (n, u) in enumerate(zip(bundle.channels, bundle.units)))
     io_note = (
         "Input and output are **float32**: feed physical values, get physical values back."
@@ -133,16 +139,24 @@ def integration_guide(bundle: Bundle, target: str, model_name: str) -> str:
         f"`q = round(x / {bundle.input.scale:.8g}) + {bundle.input.zero_point}` and dequantize the output as "
         f"`y = {bundle.output.scale:.8g} * (q - {bundle.output.zero_point})` (also in `input_contract.json`)."
     )
+    context_note = "" if not (before or after) else f"""
+- Context: the input is the window **with {before} samples before it and {after} after it**
+  ({before} + {w} + {after} = {n_in}); the output is the window alone. So a window is released
+  {after / bundle.sample_rate:g} s after its last sample, once its look-ahead has arrived. At the start and end of a
+  stream, mirror the stream at its edge for the missing samples (numpy's `reflect`:
+  sample `-k` is sample `k`, sample `n - 1 + k` is sample `n - 1 - k`), so every window is released, the first
+  and the last included."""
     common = f"""# Integrating `{bundle.id}` {bundle.version} ({target})
 
 `{model_name}` is one TFLite graph: a raw window of sensor features in, the privacy-transformed window
-out, same units, shape and channel order. Standardisation and de-standardisation are inside the graph.
+out, same units and channel order. Standardisation and de-standardisation are inside the graph, and so is
+everything that decides what leaves: the app releases the output and nothing else.
 
 ## Input contract
 
-- Signature **`{bundle.signature}`**: input `{bundle.input.name}`, output `{bundle.output.name}`, both shape
-  `[1, {w}, {c}]` = `[batch, time, channel]`, time oldest sample first. The graph has exactly one input and
-  one output, so input/output tensor 0 are the signature's too.
+- Signature **`{bundle.signature}`**: input `{bundle.input.name}` of shape `[1, {n_in}, {c}]`, output
+  `{bundle.output.name}` of shape `[1, {w}, {c}]` = `[batch, time, channel]`, time oldest sample first. The graph
+  has exactly one input and one output, so input/output tensor 0 are the signature's too.{context_note}
 - Channels, in this order:
 {order}
 - Feature set `{bundle.feature_set.name}`: {bundle.feature_set.description}.
@@ -170,7 +184,7 @@ val bytes = context.assets.open("{model_name}").readBytes()
 val model = java.nio.ByteBuffer.allocateDirect(bytes.size).order(java.nio.ByteOrder.nativeOrder()).put(bytes)
 val interpreter = Interpreter(model)
 
-val input = arrayOf(Array({w}) {{ FloatArray({c}) }})   // [1][{w}][{c}], channels in the order above
+val input = arrayOf(Array({n_in}) {{ FloatArray({c}) }})   // [1][{n_in}][{c}], channels in the order above
 val output = arrayOf(Array({w}) {{ FloatArray({c}) }})
 interpreter.runSignature(mapOf("{bundle.input.name}" to input), mapOf("{bundle.output.name}" to output), "{bundle.signature}")
 ```
@@ -188,7 +202,7 @@ import TensorFlowLite
 let path = Bundle.main.path(forResource: "{bundle.id}", ofType: "tflite")!
 let interpreter = try Interpreter(modelPath: path)
 try interpreter.allocateTensors()
-var window = [Float](repeating: 0, count: {w} * {c})   // row-major [time][channel], channels in the order above
+var window = [Float](repeating: 0, count: {n_in} * {c})   // row-major [time][channel], channels in the order above
 let data = window.withUnsafeBufferPointer {{ Data(buffer: $0) }}
 try interpreter.copy(data, toInputAt: 0)
 try interpreter.invoke()
@@ -201,7 +215,7 @@ Add `{model_name}` to the app target's resources.
     check = f"""
 ## Checking parity on the device
 
-`parity_check.json` holds {N_CHECK_WINDOWS} input windows (`inputs`, `[n][{w}][{c}]`) and the outputs this model gives on
+`parity_check.json` holds {N_CHECK_WINDOWS} inputs (`inputs`, `[n][{n_in}][{c}]`) and the outputs this model gives on
 the LiteRT CPU interpreter (`expected_outputs`). Run each input through the app's interpreter and compare
 element-wise: every `|app - expected|` must be within `tolerance_abs_per_channel[channel]` (other kernels and
 delegates round differently; a larger difference means wrong channel order, units, layout or a broken model).

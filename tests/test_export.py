@@ -101,6 +101,32 @@ def test_export_round_trip(int8_bundle, target, tmp_path, capsys):
     assert ("runSignature" in guide) if target == "android" else ("TensorFlowLite" in guide)
 
 
+@pytest.mark.parametrize("target", ["android", "ios"])
+def test_export_of_a_shipped_bundle_takes_the_window_with_its_context(target, tmp_path):
+    """The shipped bundles' graph takes each window with 128 samples on either side and returns the window:
+    the contract, the check inputs and the guide say so, and the plain interpreter runs the exported file
+    on those inputs with the expected outputs (the privacy of the whole graph travels with it)."""
+    out = tmp_path / target
+    assert main(["export", "motionsense-gender", "--target", target, "--out", str(out)]) == 0
+    b = load_bundle("motionsense-gender")
+    contract = json.loads((out / "input_contract.json").read_text())
+    assert contract["input"]["shape"] == [1, b.input_length, 2] == [1, 384, 2]
+    assert contract["output"]["shape"] == [1, 128, 2] and contract["window_samples"] == 128
+    assert (contract["context_before_samples"], contract["context_after_samples"]) == (128, 128)
+    assert contract["release_delay_seconds"] == 2.56
+    check = json.loads((out / "parity_check.json").read_text())
+    x = np.asarray(check["inputs"], np.float32)
+    assert x.shape == (3, 384, 2)
+    exported = Interpreter(model_path=str(out / "motionsense-gender.tflite")).get_signature_runner(contract["signature"])
+    tol = np.asarray(check["tolerance_abs_per_channel"])
+    for i in range(len(x)):
+        y = exported(**{contract["input"]["name"]: x[i:i + 1]})[contract["output"]["name"]]
+        assert y.shape == (1, 128, 2)
+        assert np.all(np.abs(y[0] - np.asarray(check["expected_outputs"][i])) <= tol)
+    guide = (out / "INTEGRATION.md").read_text()
+    assert "[1, 384, 2]" in guide and "128 samples before it and 128 after it" in guide and "reflect" in guide
+
+
 def test_export_refuses_a_corrupt_bundle(int8_bundle, tmp_path, capsys):
     import shutil
 
