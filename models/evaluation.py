@@ -130,6 +130,7 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
     from models.frontier import frontier_attacks, recording_rate_attack
 
     out, seen = [], set()
+    rate = None  # what a server adding a recording's steps up reads: the same for every lay
     for t in transforms:
         key = (tuple(t.keeps), tuple(sorted(t.shown_as.items())))
         if key in seen:
@@ -150,9 +151,10 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(attackers))
         shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""
+        rate = recording_rate_attack(ds, attack_config) or {} if rate is None else rate
         out.append({"transform": f"frontier: {' + '.join(t.keeps)} of raw data{shown}", "kind": "frontier",
-                    "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers,
-                    "recording_rate": recording_rate_attack(ds, attack_config)})
+                    "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers}
+                   | ({"recording_rate": rate} if rate else {}))
     return out
 
 

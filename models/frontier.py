@@ -209,7 +209,7 @@ def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None,
                    mean=np.zeros(k, np.float32), std=np.ones(k, np.float32))
 
 
-def recording_rate_attack(ds: Dataset, cfg: AttackConfig = AttackConfig()) -> dict:
+def recording_rate_attack(ds: Dataset, cfg: AttackConfig = AttackConfig()) -> dict | None:
     """Gender of unseen people from each whole recording's activity and step rate (steps/min, the
     evaluation's counter on raw data), subject folds as ``attack_unseen_gender``: what a server that
     adds up a recording's forwarded steps reads, whatever the per-window lay. Any transform meeting the
@@ -230,6 +230,8 @@ def recording_rate_attack(ds: Dataset, cfg: AttackConfig = AttackConfig()) -> di
                 gender.append(rec.gender)
                 subject.append(rec.subject)
     x, y, s = np.array(rows, np.float64), np.array(gender), np.array(subject)
+    if len(set(y.tolist())) < 2:
+        return None  # no recordings of the required activities, or one gender only: nothing to tell
     models = {"logreg": lambda: LogisticRegression(class_weight="balanced"),
               "gbt": lambda: lgb.LGBMClassifier(n_estimators=cfg.gbt_rounds, learning_rate=cfg.gbt_learning_rate,
                                                 min_child_samples=5, class_weight="balanced",
@@ -237,8 +239,15 @@ def recording_rate_attack(ds: Dataset, cfg: AttackConfig = AttackConfig()) -> di
     correct = dict.fromkeys(models, 0)
     for held in subject_folds(s, {int(a): int(b) for a, b in zip(s, y)}, cfg.folds):
         test = np.isin(s, held)
+        if not test.any():
+            continue
+        seen = np.unique(y[~test])
         for name, make in models.items():
-            correct[name] += int((make().fit(x[~test], y[~test]).predict(x[test]) == y[test]).sum())
+            if len(seen) == 1:  # a train fold of one gender can only answer that gender
+                pred = np.full(int(test.sum()), seen[0])
+            else:
+                pred = make().fit(x[~test], y[~test]).predict(x[test])
+            correct[name] += int((pred == y[test]).sum())
     return {name: c / len(y) for name, c in correct.items()} | {"recordings": len(y)}
 
 

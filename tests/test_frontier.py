@@ -134,3 +134,20 @@ def test_a_recordings_step_rate_tells_gender_when_cadence_does(ds):
     res = recording_rate_attack(ds)
     assert res["recordings"] == 6 * 3 * 3  # people x required activities x trials
     assert res["logreg"] >= 0.9 and res["gbt"] >= 0.5, res
+
+
+def test_the_recording_rate_attack_needs_both_genders_and_answers_a_one_gender_fold_with_it(ds):
+    """With one gender only there is nothing to tell (None). With one woman and one man in two folds, each
+    train fold holds the other gender only, so each answer is that gender: every recording is missed."""
+    from dataclasses import replace
+
+    from models.attackers import AttackConfig
+    from models.frontier import recording_rate_attack
+
+    def people(keep):
+        return replace(ds, train=ds.train.select(np.isin(ds.train.subject, keep)),
+                       test=ds.test.select(np.isin(ds.test.subject, keep)))
+
+    assert recording_rate_attack(people([0, 2, 4])) is None  # the synthetic people 0, 2, 4 are all women
+    res = recording_rate_attack(people([0, 1]), AttackConfig(folds=2))
+    assert res == {"logreg": 0.0, "gbt": 0.0, "recordings": 18}
