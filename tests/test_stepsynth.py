@@ -254,7 +254,7 @@ def test_step_arithmetic_matches_the_per_sample_definition_in_a_batch():
     assert kinds == {True, False}  # windows with and without steps were exercised
 
 
-def mixed_contexts(seed: int, bursts: int) -> tuple[np.ndarray, np.ndarray]:
+def mixed_contexts(seed: int = 5, bursts: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Contexts ``[n, B + W + A, 2]`` and a class each: 30 regular walks of every cadence, ``bursts`` with
     steps only in part of the context (some only before or after the window), a lone step in the window,
     none; the classes cycle through all five."""
@@ -311,20 +311,6 @@ def cadence_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndar
     return rows
 
 
-def test_cadence_arithmetic_matches_the_per_window_definition_in_a_batch():
-    """The cadence lay on many windows in one call: regular walks of every cadence, steps on one side of
-    the window only, bursts with pauses, a lone step, no steps, each class."""
-    layer = make_layer("cadence")
-    x, cls = mixed_contexts(seed=5, bursts=30)
-    got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
-    peaks = np.asarray(layer.detect(x))
-    np.testing.assert_array_equal(got, np.asarray(layer.table)[cadence_reference_rows(layer, peaks, cls)])
-    own = peaks[:, B:B + W].sum(1)
-    assert (own == 0).any() and (own == 1).any() and (own >= 4).any()  # no step, a lone step, walks
-    near = [(np.flatnonzero(p[:B]) >= B - layer.max_gap).any() for p in peaks]
-    assert any(near) and not all(near)  # with and without the wearer's step before the window
-
-
 def count_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """The table rows of the count lay written out per window in plain Python with exact fractions (the
     docstring of ``StepResynthesis._count_rows``): the window's ``k`` steps at ``(2 j + 1) w / (2 k)``,
@@ -350,16 +336,20 @@ def count_reference_rows(layer, peaks: np.ndarray, cls: np.ndarray) -> np.ndarra
     return rows
 
 
-def test_count_arithmetic_matches_the_per_window_definition_in_a_batch():
-    """The count lay on many windows in one call: walks of every cadence, bursts, a lone step, none, each
-    class (the reference reads nothing but each window's count and class)."""
-    layer = make_layer("count")
-    x, cls = mixed_contexts(seed=6, bursts=20)
+@pytest.mark.parametrize("timing", ["cadence", "count"])
+def test_lay_arithmetic_matches_the_per_window_definition_in_a_batch(timing):
+    """Each lay on many windows in one call equals its plain-Python reference: regular walks of every
+    cadence, steps on one side of the window only, bursts with pauses, a lone step, no steps, each class."""
+    reference = {"cadence": cadence_reference_rows, "count": count_reference_rows}[timing]
+    layer = make_layer(timing)
+    x, cls = mixed_contexts()
     got = np.asarray(layer(x, np.eye(5, dtype=np.float32)[cls]))
     peaks = np.asarray(layer.detect(x))
-    np.testing.assert_array_equal(got, np.asarray(layer.table)[count_reference_rows(layer, peaks, cls)])
+    np.testing.assert_array_equal(got, np.asarray(layer.table)[reference(layer, peaks, cls)])
     own = peaks[:, B:B + W].sum(1)
     assert (own == 0).any() and (own == 1).any() and (own >= 4).any()  # no step, a lone step, walks
+    near = [(np.flatnonzero(p[:B]) >= B - layer.max_gap).any() for p in peaks]
+    assert any(near) and not all(near)  # with and without the wearer's step before the window
 
 
 def test_count_timing_keeps_each_windows_step_count():
