@@ -105,14 +105,14 @@ def kept_utility(ds: Dataset, transforms) -> list[dict]:
     recs = recording_series(ds.test, ds.config.stride)
     for t in transforms:
         keeps, context = tuple(getattr(t, "keeps", ())), tuple(getattr(t, "context", (0, 0)))
-        kept = "step_count" if "step_count" in keeps else "cadence" if "cadence" in keeps else None
+        kept = next((k for k in ("step_count", "cadence") if k in keeps), None)  # the lays that need a column
         if kept is None or (keeps, context) in seen:
             continue
         seen.add((keeps, context))
         sent = [laid_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, keeps, context,
                            ds.sample_rate) for r in recs]
-        what = "step count" if kept == "step_count" else "cadence"
-        out.append({"transform": f"activity + {what} of raw steps (no waveform)", "kind": "kept_utility",
+        out.append({"transform": f"activity + {kept.replace('_', ' ')} of raw steps (no waveform)",
+                    "kind": "kept_utility",
                     "keeps": list(keeps), "utility": steps_only_metrics(
                         [r.x for r in recs], sent, [ds.activities[r.activity] for r in recs], ds.sample_rate,
                         ds.config.window, REQUIRED)})
@@ -151,7 +151,8 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(attackers))
         shown = "; " + ", ".join(f"{a} as {b}" for a, b in t.shown_as.items()) if t.shown_as else ""
-        rate = recording_rate_attack(ds, attack_config) or {} if rate is None else rate
+        if rate is None:
+            rate = recording_rate_attack(ds, attack_config) or {}
         out.append({"transform": f"frontier: {' + '.join(t.keeps)} of raw data{shown}", "kind": "frontier",
                     "keeps": list(t.keeps), "shown_as": dict(t.shown_as), "attackers": attackers}
                    | ({"recording_rate": rate} if rate else {}))
