@@ -29,6 +29,15 @@ def context_window(series: np.ndarray, start: int, window: int, before: int, aft
     return np.pad(inner, pad, mode=mode)
 
 
+def mirrored(windows: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Bare windows ``[n, window, channels]``, each a one-window stream, with their context mirrored:
+    ``[n, before + window + after, channels]``, row for row what :func:`context_window` gives each,
+    in one gather (the index map is :func:`context_window`'s own, taken once)."""
+    w = windows.shape[1]
+    index = context_window(np.arange(w)[:, None], 0, w, before, after)[:, 0]
+    return np.asarray(windows, dtype=np.float32)[:, index]
+
+
 def context_windows(series: np.ndarray, starts: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
     """:func:`context_window` for each of ``starts``: ``[len(starts), before + window + after, channels]``."""
     out = np.empty((len(starts), before + window + after, series.shape[1]), dtype=np.float32)

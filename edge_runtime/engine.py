@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 import numpy as np
 
-from edge_runtime.context import context_window
+from edge_runtime.context import context_window, mirrored
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
 from edge_runtime.transformed_window import TransformedWindow
@@ -533,18 +533,18 @@ def transform_windows(
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         block = np.asarray(windows[lo:hi], dtype=np.float32)
+        if block.shape[1] != b.input_length:  # bare windows: each a one-window stream, its context mirrored
+            block = mirrored(block, b.context_before, b.context_after)
         if one_window:
             result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
             for i in range(hi - lo):
-                y, reason = guard(with_context(block[i], b.window, b.context_before, b.context_after))
+                y, reason = guard(block[i])
                 if y is not None:
                     result[i] = y
                     ok[lo + i] = True
                 elif drops is not None:
                     drops[reason] = drops.get(reason, 0) + 1
         else:  # the bundle's model takes batches: many windows per invoke, each judged alone
-            if block.shape[1] != b.input_length:
-                block = np.stack([with_context(x, b.window, b.context_before, b.context_after) for x in block])
             result, reasons = guard.batch(block)
             ok[lo:hi] = [r is None for r in reasons]
             if drops is not None:

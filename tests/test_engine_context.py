@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.context import context_window
+from edge_runtime.context import context_window, mirrored
 from edge_runtime.engine import Engine, transform_windows
 from edge_runtime.errors import BundleError
 from edge_runtime.features import feature_set
@@ -101,3 +101,11 @@ def test_context_window_mirrors_at_both_edges():
     assert context_window(s, 6, 4, 3, 3).ravel().tolist() == [3, 4, 5, 6, 7, 8, 9, 8, 7, 6]
     with pytest.raises(ValueError):
         context_window(s, 8, 4, 3, 3)
+
+
+@pytest.mark.parametrize("before,after", [(3, 3), (0, 5), (4, 9), (9, 4)])
+def test_mirrored_windows_match_each_window_mirrored_alone(before, after):
+    windows = np.random.default_rng(3).normal(size=(6, 4, 2)).astype(np.float32)
+    one_by_one = np.stack([context_window(x, 0, 4, before, after) for x in windows])
+    assert np.array_equal(mirrored(windows, before, after), one_by_one)
+    assert mirrored(windows, 3, 3)[0, :, 0].tolist() == windows[0, [3, 2, 1, 0, 1, 2, 3, 2, 1, 0], 0].tolist()
