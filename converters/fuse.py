@@ -16,6 +16,7 @@ from edge_runtime.bundle import SIGNATURE_NAME
 
 INPUT_NAME = "window"
 OUTPUT_NAME = "transformed"
+STANDARDISE_SCOPE = "standardise"  # the input's standardisation, kept in float32 where the graph detects steps
 
 # How a model's own input is laid out, relative to the bundle's [n, window, channels].
 LAYOUTS = ("nwc", "ncw1", "nwc1")
@@ -77,7 +78,8 @@ def build_module(
 
     @tf.function(input_signature=[spec])
     def fused(window_in):
-        z = (window_in - mean_c) / std_c
+        with tf.name_scope(STANDARDISE_SCOPE):
+            z = (window_in - mean_c) / std_c
         y = model(to_layout(tf, z, layout, length, channels), training=False)
         y = from_layout(tf, y, layout, window, channels)
         return y * std_c + mean_c

@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from edge_runtime.bundle import QUANTIZATIONS, SIGNATURE_NAME
+from edge_runtime.errors import UserError
 
 
 def convert_module(
@@ -61,7 +62,41 @@ def convert_module(
             if int8_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
+            keep = float32_nodes(tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[signature]))
+            if keep and int8_io:
+                raise UserError("integer I/O is not available for a graph that detects steps: its input feeds "
+                                 "the detector's float32 ops (convert without --int8-io)")
+            if keep:
+                return strip_tensor_names(_quantized_except(converter, keep, calibration))
         return strip_tensor_names(bytes(converter.convert()))
+
+
+def float32_nodes(float_converter) -> list[str]:
+    """The ops an int8 graph keeps in float32 (their output tensors' names, from a float32 conversion by
+    ``float_converter``): a step detector's (``models.layers.DETECTOR_SCOPE``) and the standardisation
+    that feeds it. One int8 scale serves every channel of a tensor and the gyro's range sets it, so |acc|
+    would reach the detector in 0.09 g steps and a window's step count would move by one in 3% of test
+    windows. The classifier, the lay and the table stay int8. None for a graph without a detector."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from converters.fuse import STANDARDISE_SCOPE
+    from models.layers import DETECTOR_SCOPE
+
+    interp = Interpreter(model_content=float_converter.convert())
+    names = [interp._get_tensor_details(t, 0)["name"] for op in interp._get_ops_details() for t in op["outputs"]]
+    detector = [n for n in names if f"/{DETECTOR_SCOPE}/" in n]
+    return detector + [n for n in names if n.startswith(f"{STANDARDISE_SCOPE}/")] if detector else []
+
+
+def _quantized_except(converter, float_nodes: list[str], calibration: np.ndarray) -> bytes:
+    """Full-integer conversion with ``float_nodes`` left in float32 (LiteRT's selective quantization:
+    the quantization debugger's denylist; quantize/dequantize ops go in at the edges)."""
+    import tensorflow as tf
+
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_nodes))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=_representative(calibration[:1]), debug_options=options)
+    return bytes(debugger.get_nondebug_quantized_model())
 
 
 def strip_tensor_names(model: bytes) -> bytes:

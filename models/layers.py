@@ -40,6 +40,9 @@ def load_transform(path):
     return keras.models.load_model(path, compile=False)
 
 
+DETECTOR_SCOPE = "step_detector"  # the detector's ops: the converter keeps them in float32 (converters.tflite)
+
+
 def steps_per_cell(timing: str) -> int:
     return 1 if timing == "steps" else 2
 
@@ -51,11 +54,13 @@ class StepResynthesis(keras.layers.Layer):
 
     What reaches the output is only (a) the most probable class and (b) the wearer's step events:
     band-pass the |acc| channel (a fixed FIR), take local maxima over +-``peak_radius`` samples
-    above an absolute and a relative threshold, and for every output sample find the step before and
-    after it. The output sample is then row ``base[class] + bucket(step duration) * cycle_len + phase``
+    above an absolute and a relative threshold and, with ``prominence``, standing out of the troughs
+    either side by a share of the local RMS (``_prominent``), and for every output sample find the step
+    before and after it. The output sample is then row ``base[class] + bucket(step duration) * cycle_len + phase``
     of a fixed table of real train step cycles, or, where there is no step (standing, or a class with
-    no cycles), the same sample of a real still window. Everything after the threshold is integer
-    arithmetic, so int8 quantization cannot move a step.
+    no cycles), the same sample of a real still window. The detector's ops (``DETECTOR_SCOPE``) stay
+    float32 in an int8 graph and everything after them is integer arithmetic, so int8 quantization
+    cannot move a step.
 
     Cost and batching shape the graph (docs/transforms.md): the FIR runs polyphase (``POLYPHASE``
     samples per row as channels, the same int8 weights and sums as the 63-tap single-channel
@@ -87,7 +92,8 @@ class StepResynthesis(keras.layers.Layer):
     def __init__(self, before: int, window: int, after: int, channels: int, classes: int, rows: int,
                  cycle_len: int, buckets: int, bucket_min: int, bucket_width: int, peak_radius: int,
                  fir_taps: int, acc_channel: int, threshold: float, relative: float, min_period: int,
-                 max_period: int, max_gap: int, timing: str = "steps", **kwargs):
+                 max_period: int, max_gap: int, timing: str = "steps", prominence: float = 0.0,
+                 prominence_floor: float = 0.0, prominence_base: int = 17, rms_window: int = 100, **kwargs):
         super().__init__(**kwargs)
         if timing not in ("steps", "cadence", "count"):
             raise ValueError(f"timing must be 'steps', 'cadence' or 'count', not {timing!r}")
@@ -98,6 +104,11 @@ class StepResynthesis(keras.layers.Layer):
         self.fir_taps, self.acc_channel = fir_taps, acc_channel
         self.threshold, self.relative = threshold, relative
         self.min_period, self.max_period, self.max_gap = min_period, max_period, max_gap
+        # prominence > 0: a step also stands out of the troughs either side of it (within prominence_base
+        # samples) by max(prominence_floor, prominence x the local RMS over rms_window samples), and is at
+        # least half that high
+        self.prominence, self.prominence_floor = prominence, prominence_floor
+        self.prominence_base, self.rms_window = prominence_base, rms_window
         self.table = self.add_weight(shape=(rows, channels), initializer="zeros", trainable=False, name="table")
         self.fir = self.add_weight(shape=(fir_taps, 1, 1), initializer="zeros", trainable=False, name="fir")
         # per class: first table row of its cycles (-1: emits the still window), default step period
@@ -145,17 +156,35 @@ class StepResynthesis(keras.layers.Layer):
 
         r, n_ctx = self.peak_radius, self.length
         hi = n_ctx if hi is None else hi
-        f = self._fir(z[:, :, self.acc_channel:self.acc_channel + 1])
-        floor = tf.maximum(self.relative * tf.reduce_max(f, axis=1, keepdims=True), self.threshold)
-        if lo >= r + 1 and hi <= n_ctx - r:  # the samples around [lo, hi) are real: no padding needed
-            around = f[:, lo - r - 1:hi + r]
-            local_max = tf.nn.max_pool1d(around[:, 1:], ksize=2 * r + 1, strides=1, padding="VALID")
-            f, previous = around[:, r + 1:-r], around[:, r:-r - 1]
-        else:
-            local_max = tf.nn.max_pool1d(f, ksize=2 * r + 1, strides=1, padding="SAME")[:, lo:hi]
-            f, previous = f[:, lo:hi], tf.concat([f[:, :1], f[:, :-1]], axis=1)[:, lo:hi]
-        rising = f > previous  # first sample of a plateau only
-        return (f >= local_max) & rising & (f > floor)
+        with tf.name_scope(DETECTOR_SCOPE):
+            full = self._fir(z[:, :, self.acc_channel:self.acc_channel + 1])
+            floor = tf.maximum(self.relative * tf.reduce_max(full, axis=1, keepdims=True), self.threshold)
+            if lo >= r + 1 and hi <= n_ctx - r:  # the samples around [lo, hi) are real: no padding needed
+                around = full[:, lo - r - 1:hi + r]
+                local_max = tf.nn.max_pool1d(around[:, 1:], ksize=2 * r + 1, strides=1, padding="VALID")
+                f, previous = around[:, r + 1:-r], around[:, r:-r - 1]
+            else:
+                local_max = tf.nn.max_pool1d(full, ksize=2 * r + 1, strides=1, padding="SAME")[:, lo:hi]
+                f, previous = full[:, lo:hi], tf.concat([full[:, :1], full[:, :-1]], axis=1)[:, lo:hi]
+            rising = f > previous  # first sample of a plateau only
+            peak = (f >= local_max) & rising & (f > floor)
+            return peak & self._prominent(full, lo, hi) if self.prominence > 0 else peak
+
+    def _prominent(self, f, lo: int, hi: int):
+        """Samples ``[lo, hi)`` of band-passed ``f`` ``[n, length, 1]`` that rise out of the lower of the
+        minima over ``prominence_base`` samples before and after them (ending / starting there) by at least
+        ``p = max(prominence_floor, prominence x local RMS)``, and are at least ``p / 2`` high: a ripple
+        between steps, or on a soft step's slope, is no step; the RMS follows changes of amplitude."""
+        import tensorflow as tf
+
+        b = self.prominence_base
+        padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
+        low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]
+        trough = tf.maximum(low[:, lo:hi], low[:, lo + b - 1:hi + b - 1])  # the higher of the two minima
+        rms = tf.sqrt(tf.nn.avg_pool1d(f * f, ksize=self.rms_window, strides=1, padding="SAME"))[:, lo:hi]
+        p = tf.maximum(self.prominence * rms, self.prominence_floor)
+        f = f[:, lo:hi]
+        return (f - trough >= p) & (2.0 * f >= p)
 
     def detect(self, z):
         """Step events ``[n, length]`` bool of standardised contexts ``z``."""
@@ -321,5 +350,5 @@ class StepResynthesis(keras.layers.Layer):
     def get_config(self):
         keys = ("before", "window", "after", "channels", "classes", "rows", "cycle_len", "buckets", "bucket_min",
                 "bucket_width", "peak_radius", "fir_taps", "acc_channel", "threshold", "relative", "min_period",
-                "max_period", "max_gap", "timing")
+                "max_period", "max_gap", "timing", "prominence", "prominence_floor", "prominence_base", "rms_window")
         return {**super().get_config(), **{k: getattr(self, k) for k in keys}}

@@ -11,7 +11,7 @@ pytest.importorskip("tensorflow")
 
 from analysis.steps import count_steps  # noqa: E402
 from models.data import ACTIVITIES  # noqa: E402
-from models.stepsynth import DetectorConfig, StepSynthConfig, fir_bandpass, tile_cycle  # noqa: E402
+from models.stepsynth import DetectorConfig, StepSynthConfig, detector_kwargs, fir_bandpass, tile_cycle  # noqa: E402
 from models.data import DataConfig  # noqa: E402
 
 B = A = 128
@@ -26,8 +26,8 @@ def make_layer(timing: str = "steps"):
     d = DetectorConfig()
     cell = CL * (1 if timing == "steps" else 2)  # a stride per cell on the cadence and count grids
     rows = 3 * NB * cell + W
-    layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, d.peak_radius, d.taps, 1, d.threshold, d.relative,
-                            d.min_period, d.max_period, d.max_gap, timing=timing)
+    layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, acc_channel=1, timing=timing,
+                            **detector_kwargs(d, acc_std=0.6))
     layer.build(None)
     layer.fir.assign(fir_bandpass(d, RATE).reshape(-1, 1, 1))
     rng = np.random.default_rng(0)
@@ -159,9 +159,11 @@ def test_sensitive_and_still_classes_emit_the_still_window():
 
 
 def test_int8_conversion_keeps_the_steps(tmp_path):
-    """The detector's threshold and local maxima are its only float decisions: int8 TFLite puts the
-    output's steps where Keras does (ties of quantized values may move one by a sample), and the rest
-    of each window within the output quantization."""
+    """The detector runs in float32 inside the int8 graph (its ops and the standardisation before it), so
+    int8 TFLite puts the output's steps where Keras does, and the rest of each window is within the output
+    quantization."""
+    from ai_edge_litert.interpreter import Interpreter
+
     import keras
 
     from converters.fuse import build_module
@@ -175,7 +177,13 @@ def test_int8_conversion_keeps_the_steps(tmp_path):
     mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
     xs = np.stack([walk(B + W + A, p, 1.0, seed=i) for i, p in enumerate(np.linspace(20, 34, 24))]) * std + mean
     module = build_module(model, mean, std, W, 2, "nwc", B + W + A)
-    tfl = LiteRTTransform(convert_module(module, "int8", xs.astype(np.float32)))
+    model_bytes = convert_module(module, "int8", xs.astype(np.float32))
+    interp = Interpreter(model_content=model_bytes)
+    conv_types = {interp._get_tensor_details(op["outputs"][0], 0)["dtype"] for op in interp._get_ops_details()
+                  if op["op_name"] == "CONV_2D"}
+    kinds = {interp._get_tensor_details(op["outputs"][0], 0)["dtype"] for op in interp._get_ops_details()}
+    assert conv_types == {np.float32} and np.int8 in kinds  # the FIR float32; the lay and its table int8
+    tfl = LiteRTTransform(model_bytes)
     keras_out = np.asarray(model((xs - mean) / std)) * std + mean
     lite_out = tfl(xs.astype(np.float32))
     step = np.abs(keras_out).max() / 127
@@ -369,7 +377,7 @@ def test_count_timing_keeps_each_windows_step_count():
     assert max(spread) <= 2, spread  # even within each window (the wearer's: 22-29 samples)
 
 
-def test_polyphase_fir_is_the_63_tap_filter():
+def test_polyphase_fir_is_the_single_channel_filter():
     layer = make_layer()
     z = np.random.default_rng(4).normal(size=(3, B + W + A, 2)).astype(np.float32)
     h = np.asarray(layer.fir)[:, 0, 0]
@@ -403,3 +411,53 @@ def test_int8_graph_takes_any_batch_with_the_one_window_outputs():
     interp.invoke()
     out = interp.get_tensor(interp.get_output_details()[0]["index"])
     assert out.shape == (len(xs), W, 2) and len({o.tobytes() for o in out}) > 10  # windows differ
+
+
+def test_fir_is_the_zero_phase_butterworth_band_pass():
+    h = fir_bandpass(DetectorConfig(), RATE)
+    assert len(h) == DetectorConfig().taps and np.allclose(h, h[::-1])  # symmetric: no delay
+    gain = np.abs(np.fft.rfft(h, 4096))
+    at = {hz: gain[int(round(hz / RATE * 4096))] for hz in (0.0, 0.5, 2.0, 3.5, 8.0)}
+    assert abs(at[2.0] - 1) < 0.02 and at[0.0] < 0.02 and at[8.0] < 0.02
+    assert abs(at[0.5] - 0.5) < 0.05 and abs(at[3.5] - 0.5) < 0.05  # forward and backward: -3 dB twice
+
+
+def test_a_ripple_between_steps_is_not_a_step():
+    """Steps every 40 samples (pulses), and half-way between them a pulse 0.3 as high: a local maximum
+    above every threshold, but not prominent. The detector finds the steps and only them; without the
+    prominence rule it takes the ripples too."""
+    import dataclasses
+
+    from models.layers import StepResynthesis
+
+    t = np.arange(B + W + A)
+    acc = sum(h * np.exp(-0.5 * ((t - c) / 2.0) ** 2) for h, first in ((1.0, 0), (0.3, 20))
+              for c in range(first, B + W + A + 40, 40))
+    z = np.stack([np.zeros_like(acc), acc], -1)[None].astype(np.float32)
+    found = {}
+    for name, d in (("prominent", DetectorConfig()), ("any maximum", dataclasses.replace(DetectorConfig(), prominence=0.0))):
+        layer = StepResynthesis(B, W, A, 2, 5, 3 * NB * CL + W, CL, NB, 18, 3, acc_channel=1,
+                                **detector_kwargs(d, acc_std=0.6))
+        layer.build(None)
+        layer.fir.assign(fir_bandpass(d, RATE).reshape(-1, 1, 1))
+        found[name] = np.flatnonzero(np.asarray(layer.detect(z))[0, B:B + W]) + B
+    steps = [s for s in range(B, B + W) if s % 40 == 0]
+    assert np.abs(found["prominent"] - np.array(steps)).max() <= 1 and len(found["prominent"]) == len(steps)
+    assert len(found["any maximum"]) > len(steps)
+
+
+def test_integer_io_is_refused_for_a_graph_that_detects_steps():
+    import keras
+
+    from converters.fuse import build_module
+    from converters.tflite import convert_module
+    from edge_runtime.errors import UserError
+
+    layer = make_layer()
+    inp = keras.Input((B + W + A, 2))
+    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
+    model = keras.Model(inp, layer(inp, probs))
+    mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
+    xs = (np.stack([walk(B + W + A, 26.0, 1.0, seed=i) for i in range(4)]) * std + mean).astype(np.float32)
+    with pytest.raises(UserError, match="integer I/O is not available"):
+        convert_module(build_module(model, mean, std, W, 2, "nwc", B + W + A), "int8", xs, int8_io=True)
