@@ -177,11 +177,18 @@ class StepResynthesis(keras.layers.Layer):
         between steps, or on a soft step's slope, is no step; the RMS follows changes of amplitude."""
         import tensorflow as tf
 
-        b = self.prominence_base
-        padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
-        low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]
-        trough = tf.maximum(low[:, lo:hi], low[:, lo + b - 1:hi + b - 1])  # the higher of the two minima
-        rms = tf.sqrt(tf.nn.avg_pool1d(f * f, ksize=self.rms_window, strides=1, padding="SAME"))[:, lo:hi]
+        b, m, n_ctx = self.prominence_base, self.rms_window, self.length
+        before, after = (m - 1) // 2, m // 2  # 'SAME' pooling's window around a sample
+        if lo >= max(b - 1, before) and hi + max(b - 1, after) <= n_ctx:  # real samples all around: slice, no padding
+            low = -tf.nn.max_pool1d(-f[:, lo - b + 1:hi + b - 1], ksize=b, strides=1, padding="VALID")
+            trough = tf.maximum(low[:, :hi - lo], low[:, b - 1:])
+            square = f[:, lo - before:hi + after]
+            rms = tf.sqrt(tf.nn.avg_pool1d(square * square, ksize=m, strides=1, padding="VALID"))
+        else:  # edge samples repeated for the troughs; the RMS over the samples there are
+            padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
+            low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]
+            trough = tf.maximum(low[:, lo:hi], low[:, lo + b - 1:hi + b - 1])  # the higher of the two minima
+            rms = tf.sqrt(tf.nn.avg_pool1d(f * f, ksize=m, strides=1, padding="SAME"))[:, lo:hi]
         p = tf.maximum(self.prominence * rms, self.prominence_floor)
         f = f[:, lo:hi]
         return (f - trough >= p) & (2.0 * f >= p)

@@ -461,3 +461,14 @@ def test_integer_io_is_refused_for_a_graph_that_detects_steps():
     xs = (np.stack([walk(B + W + A, 26.0, 1.0, seed=i) for i in range(4)]) * std + mean).astype(np.float32)
     with pytest.raises(UserError, match="integer I/O is not available"):
         convert_module(build_module(model, mean, std, W, 2, "nwc", B + W + A), "int8", xs, int8_io=True)
+
+
+def test_prominence_inside_the_context_matches_the_whole_context_rule():
+    """The lay asks for the window's own samples, where real samples surround each one: the sliced
+    troughs and RMS (no padding, the cheap ops) decide as the whole-context rule does there."""
+    layer = make_layer("count")
+    f = np.random.default_rng(5).normal(size=(8, B + W + A, 1)).astype(np.float32)
+    inside = np.asarray(layer._prominent(f, B, B + W))
+    whole = np.asarray(layer._prominent(f, 0, B + W + A))[:, B:B + W]
+    assert inside.shape == (8, W, 1) and 0 < inside.mean() < 1
+    np.testing.assert_array_equal(inside, whole)
