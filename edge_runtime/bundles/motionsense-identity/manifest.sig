@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "9OGwFngA9negL4uqWKz4jQxD2x6lQRepqcNSL0GGsjREeTeRSfzVzKbnlWEDiftoLmAOgDrrrkEX2YjUmqaoDA=="
+  "signature": "EIq9n7sfatm0agOdPKhvGctZRBgGGzukRCgHrrTFdXJF3IJ4ljWqFGWXgbV+kocKvX9q6kABW4Lmyz03WN1oCQ=="
 }
