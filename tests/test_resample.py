@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.resample import Resampler
+from edge_runtime.resample import _ON_GRID_S, Resampler
 
 
 def collect(chunks):
@@ -130,5 +130,8 @@ def test_chunking_does_not_change_the_output(sizes, seed):
         i += s
     got_t, got_x = collect(chunks)
     np.testing.assert_allclose(got_t, ref_t, atol=1e-9)
-    np.testing.assert_allclose(got_x, ref_x, atol=1e-5)
+    # a sample within _ON_GRID_S of its grid point is taken as it is when it arrives alone, and
+    # interpolated when it arrives with its neighbours: they differ by at most its slope times that
+    slope = np.abs(np.diff(x, axis=0) / np.diff(t)[:, None]).max()
+    np.testing.assert_allclose(got_x, ref_x, atol=1e-5 + slope * _ON_GRID_S)
     assert parts.counters.restarts == whole.counters.restarts
