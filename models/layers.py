@@ -63,8 +63,8 @@ class StepResynthesis(keras.layers.Layer):
     cannot move a step.
 
     Cost and batching shape the graph (docs/transforms.md): the FIR runs polyphase (``POLYPHASE``
-    samples per row as channels, the same int8 weights and sums as the 63-tap single-channel
-    convolution, which XNNPACK runs 10x slower), with ``timing="steps"`` the step before/after each sample
+    samples per row as channels, the same weights and sums as the single-channel convolution, which
+    XNNPACK runs about 10x slower), with ``timing="steps"`` the step before/after each sample
     is a sliding max over ``max_gap + 1`` samples (a step farther away never makes a sample stepping), and every
     op works on each window alone, so the converted graph takes any batch.
 
@@ -184,7 +184,7 @@ class StepResynthesis(keras.layers.Layer):
             trough = tf.maximum(low[:, :hi - lo], low[:, b - 1:])
             square = f[:, lo - before:hi + after]
             rms = tf.sqrt(tf.nn.avg_pool1d(square * square, ksize=m, strides=1, padding="VALID"))
-        else:  # edge samples repeated for the troughs; the RMS over the samples there are
+        else:  # edge samples repeated for the troughs; the RMS averages only the samples that exist
             padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
             low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]
             trough = tf.maximum(low[:, lo:hi], low[:, lo + b - 1:hi + b - 1])  # the higher of the two minima

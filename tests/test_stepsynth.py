@@ -20,10 +20,9 @@ CL, NB = 64, 7
 RATE = 50.0
 
 
-def make_layer(timing: str = "steps"):
+def make_layer(timing: str = "steps", d: DetectorConfig = DetectorConfig()):
     from models.layers import StepResynthesis
 
-    d = DetectorConfig()
     cell = CL * (1 if timing == "steps" else 2)  # a stride per cell on the cadence and count grids
     rows = 3 * NB * cell + W
     layer = StepResynthesis(B, W, A, 2, 5, rows, CL, NB, 18, 3, acc_channel=1, timing=timing,
@@ -41,6 +40,15 @@ def make_layer(timing: str = "steps"):
     layer.base.assign(np.array([0, NB * cell, 2 * NB * cell, -1, -1], np.int32))  # jog (3) and std (4): still
     layer.default_period.assign(np.full(5, 28, np.int32))
     return layer
+
+
+def walking_model(layer):
+    """A Keras model of ``layer`` whose classifier always says walking (class 2)."""
+    import keras
+
+    inp = keras.Input((B + W + A, 2))
+    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
+    return keras.Model(inp, layer(inp, probs))
 
 
 def walk(n: int, step_period: float, amplitude: float, seed: int = 0) -> np.ndarray:
@@ -164,16 +172,12 @@ def test_int8_conversion_keeps_the_steps(tmp_path):
     quantization."""
     from ai_edge_litert.interpreter import Interpreter
 
-    import keras
-
     from converters.fuse import build_module
     from converters.parity import LiteRTTransform
     from converters.tflite import convert_module
 
     layer = make_layer()
-    inp = keras.Input((B + W + A, 2))
-    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
-    model = keras.Model(inp, layer(inp, probs))
+    model = walking_model(layer)
     mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
     xs = np.stack([walk(B + W + A, p, 1.0, seed=i) for i, p in enumerate(np.linspace(20, 34, 24))]) * std + mean
     module = build_module(model, mean, std, W, 2, "nwc", B + W + A)
@@ -388,17 +392,13 @@ def test_polyphase_fir_is_the_single_channel_filter():
 def test_int8_graph_takes_any_batch_with_the_one_window_outputs():
     """Converted to int8, the graph is row-wise: `rebatch` accepts it, and every window's output in a
     batch is bit-identical to its one-window output (rebatch checks that too, on its own windows)."""
-    import keras
-
     from ai_edge_litert.interpreter import Interpreter
     from converters.batch import check_rebatched, rebatch
     from converters.fuse import build_module
     from converters.tflite import convert_module
 
     layer = make_layer()
-    inp = keras.Input((B + W + A, 2))
-    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
-    model = keras.Model(inp, layer(inp, probs))
+    model = walking_model(layer)
     mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
     xs = (np.stack([walk(B + W + A, p, 1.0, seed=i) for i, p in enumerate(np.linspace(16, 48, 40))]) * std + mean)
     one = convert_module(build_module(model, mean, std, W, 2, "nwc", B + W + A), "int8", xs[:24].astype(np.float32))
@@ -428,35 +428,25 @@ def test_a_ripple_between_steps_is_not_a_step():
     prominence rule it takes the ripples too."""
     import dataclasses
 
-    from models.layers import StepResynthesis
-
     t = np.arange(B + W + A)
     acc = sum(h * np.exp(-0.5 * ((t - c) / 2.0) ** 2) for h, first in ((1.0, 0), (0.3, 20))
               for c in range(first, B + W + A + 40, 40))
     z = np.stack([np.zeros_like(acc), acc], -1)[None].astype(np.float32)
     found = {}
     for name, d in (("prominent", DetectorConfig()), ("any maximum", dataclasses.replace(DetectorConfig(), prominence=0.0))):
-        layer = StepResynthesis(B, W, A, 2, 5, 3 * NB * CL + W, CL, NB, 18, 3, acc_channel=1,
-                                **detector_kwargs(d, acc_std=0.6))
-        layer.build(None)
-        layer.fir.assign(fir_bandpass(d, RATE).reshape(-1, 1, 1))
-        found[name] = np.flatnonzero(np.asarray(layer.detect(z))[0, B:B + W]) + B
+        found[name] = np.flatnonzero(np.asarray(make_layer(d=d).detect(z))[0, B:B + W]) + B
     steps = [s for s in range(B, B + W) if s % 40 == 0]
     assert np.abs(found["prominent"] - np.array(steps)).max() <= 1 and len(found["prominent"]) == len(steps)
     assert len(found["any maximum"]) > len(steps)
 
 
 def test_integer_io_is_refused_for_a_graph_that_detects_steps():
-    import keras
-
     from converters.fuse import build_module
     from converters.tflite import convert_module
     from edge_runtime.errors import UserError
 
     layer = make_layer()
-    inp = keras.Input((B + W + A, 2))
-    probs = keras.layers.Lambda(lambda z: keras.ops.one_hot(keras.ops.full((keras.ops.shape(z)[0],), 2, "int32"), 5))(inp)
-    model = keras.Model(inp, layer(inp, probs))
+    model = walking_model(layer)
     mean, std = np.array([1.0, 1.0], np.float32), np.array([0.5, 0.3], np.float32)
     xs = (np.stack([walk(B + W + A, 26.0, 1.0, seed=i) for i in range(4)]) * std + mean).astype(np.float32)
     with pytest.raises(UserError, match="integer I/O is not available"):
