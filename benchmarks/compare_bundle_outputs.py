@@ -1,5 +1,5 @@
 """Two bundles' models on every MotionSense context window of a run's data (train and test trials, at
-the run's stride, context mirrored at recording ends) and on synthetic extremes: outputs bit for bit,
+the run's stride, edge samples held past recording ends) and on synthetic extremes: outputs bit for bit,
 one window per invoke; the new one also in batches of 64 when it takes a batch.
 
     python benchmarks/compare_bundle_outputs.py RUN_DIR OLD.tflite NEW.tflite [NEW_BATCHED.tflite]

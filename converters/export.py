@@ -143,9 +143,9 @@ def integration_guide(bundle: Bundle, target: str, model_name: str) -> str:
 - Context: the input is the window **with {before} samples before it and {after} after it**
   ({before} + {w} + {after} = {n_in}); the output is the window alone. So a window is released
   {after / bundle.sample_rate:g} s after its last sample, once its look-ahead has arrived. At the start and end of a
-  stream, mirror the stream at its edge for the missing samples (numpy's `reflect`:
-  sample `-k` is sample `k`, sample `n - 1 + k` is sample `n - 1 - k`), so every window is released, the first
-  and the last included."""
+  stream, hold the stream's edge sample for the missing samples (numpy's `edge`: sample `-k` is sample `0`,
+  sample `n - 1 + k` is sample `n - 1`), so every window is released, the first and the last included. Do not
+  mirror the stream there: a mirror image puts a step on the stream's first sample."""
     common = f"""# Integrating `{bundle.id}` {bundle.version} ({target})
 
 `{model_name}` is one TFLite graph: a raw window of sensor features in, the privacy-transformed window

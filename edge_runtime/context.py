@@ -3,9 +3,12 @@
 A bundle may declare ``context: {"before": B, "after": A}``: its graph then takes ``B + window + A``
 samples and returns the ``window`` in the middle (a step detector needs to see the steps on both
 sides of a window's edges). Where a stream has less than that (its first and last windows), the
-missing samples are the stream's own samples mirrored at its edge, so every window is emitted and
-the graph never sees a made-up flat line. The engine, the offline transform and the evaluation all
-cut contexts with :func:`context_window`, so a device, a published data set and a report agree.
+missing samples are the stream's first (last) sample held, so every window is emitted and the graph
+sees nothing happen before the stream began or after it ended. Not a mirror image: a band-passed
+mirror is symmetric about the edge sample, so it always has a peak or a trough there, and a step
+detector took the first sample of one MotionSense test recording in three for a step. The engine,
+the offline transform, training and the evaluation all cut contexts with :func:`context_window`, so
+a device, a published data set, a model and a report agree.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import numpy as np
 
 def context_window(series: np.ndarray, start: int, window: int, before: int, after: int) -> np.ndarray:
     """``series[start - before : start + window + after]`` ``[before + window + after, channels]``,
-    mirrored (numpy's ``reflect``) past either end of ``series``. ``series[start:start + window]``
-    must lie inside ``series``."""
+    past either end of ``series`` its first / last sample held (numpy's ``edge``).
+    ``series[start:start + window]`` must lie inside ``series``."""
     n = series.shape[0]
     if start < 0 or start + window > n:
         raise ValueError(f"window [{start}, {start + window}) is not inside a series of {n} samples")
@@ -24,13 +27,11 @@ def context_window(series: np.ndarray, start: int, window: int, before: int, aft
     if lo >= 0 and hi <= n:
         return series[lo:hi]
     inner = series[max(lo, 0):min(hi, n)]
-    pad = ((max(-lo, 0), max(hi - n, 0)), (0, 0))
-    mode = "reflect" if inner.shape[0] > 1 else "edge"
-    return np.pad(inner, pad, mode=mode)
+    return np.pad(inner, ((max(-lo, 0), max(hi - n, 0)), (0, 0)), mode="edge")
 
 
-def mirrored(windows: np.ndarray, before: int, after: int) -> np.ndarray:
-    """Bare windows ``[n, window, channels]``, each a one-window stream, with their context mirrored:
+def padded(windows: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Bare windows ``[n, window, channels]``, each a one-window stream, with their context held:
     ``[n, before + window + after, channels]``, row for row what :func:`context_window` gives each,
     in one gather (the index map is :func:`context_window`'s own, taken once)."""
     w = windows.shape[1]

@@ -14,7 +14,7 @@ device with its reason, and nothing of it leaves. Records look alike whatever th
 fields, same size, one per ``stride`` samples of a continuous timeline.
 
 A bundle may declare context (``before``/``after`` samples around each window, edge_runtime/context.py):
-a window is then released once its look-ahead has arrived, the stream's edges are mirrored, and
+a window is then released once its look-ahead has arrived, the stream's edge samples are held past its ends, and
 ``engine.flush(device_id)`` releases the last windows when a stream ends (disconnect, end of a recording).
 
 Consumers: ``Engine(bundle).push(device_id, t, raw)`` returns the windows that batch completed
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 import numpy as np
 
-from edge_runtime.context import context_window, mirrored
+from edge_runtime.context import context_window, padded
 from edge_runtime.errors import BundleError, UserError
 from edge_runtime.interpreter import TFLiteInterpreter, WindowInterpreter
 from edge_runtime.transformed_window import TransformedWindow
@@ -389,7 +389,7 @@ class Engine:
 
     def flush(self, device_id: str) -> list[TransformedWindow]:
         """The stream of ``device_id`` ended (disconnect, end of a recording): transform the windows
-        still waiting for their look-ahead, with the missing context mirrored, and start afresh.
+        still waiting for their look-ahead, the missing context held at the stream's last sample, and start afresh.
         Samples that do not fill a window are not a window and are discarded."""
         out: list[TransformedWindow] = []
         dev = self._devices.get(str(device_id))
@@ -415,7 +415,7 @@ class Engine:
         n = values.shape[0]
         ready = []
         while p + w + a <= n:  # the window and its look-ahead are here
-            x = values[p - b:p + w + a] if p >= b else context_window(values, p, w, b, a)  # stream start: mirrored
+            x = values[p - b:p + w + a] if p >= b else context_window(values, p, w, b, a)  # stream start: first sample held
             ready.append((p, x))
             p += s
         self._release(device_id, dev, times, ready, out)
@@ -455,7 +455,7 @@ class Engine:
     def transform_window(self, device_id: str, start_time: float, x: np.ndarray) -> TransformedWindow | None:
         """One ready window ``x`` (the bundle's features, on its grid) for a device: its record, or
         ``None`` when dropped (counted). ``x`` is ``[before + window + after, channels]``, or just
-        ``[window, channels]`` (its context then mirrored, as for a one-window stream). For consumers
+        ``[window, channels]`` (its context then held, as for a one-window stream). For consumers
         that do their own windowing; it shares the device's sequence numbers and counters with :meth:`push`."""
         device_id = str(device_id)
         x = with_context(x, self.window, self.before, self.after)
@@ -476,7 +476,7 @@ class Engine:
 
 
 def with_context(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
-    """A bare window ``[window, c]`` gets its context mirrored; anything else is passed as it is
+    """A bare window ``[window, c]`` gets its context held; anything else is passed as it is
     (the guard drops a wrong shape)."""
     if (before or after) and getattr(x, "shape", (0,))[0] == window:
         return context_window(np.asarray(x, dtype=np.float32), 0, window, before, after)
@@ -504,7 +504,7 @@ def transform_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Transform ``windows[n, window, channels]`` (the bundle's features, physical units), or,
     for a bundle with context, ``windows[n, before + window + after, channels]`` (windows without
-    it get their context mirrored, each as a one-window stream).
+    it get their context held, each as a one-window stream).
 
     Returns ``(values, ok)``: ``values`` ``[n, window, channels]`` float32 (written into ``out`` when
     given) and ``ok`` ``[n]`` bool. A dropped window (any failure, see :class:`GuardedTransform`) is
@@ -533,8 +533,8 @@ def transform_windows(
     for lo in range(0, n, batch_size):
         hi = min(lo + batch_size, n)
         block = np.asarray(windows[lo:hi], dtype=np.float32)
-        if block.shape[1] != b.input_length:  # bare windows: each a one-window stream, its context mirrored
-            block = mirrored(block, b.context_before, b.context_after)
+        if block.shape[1] != b.input_length:  # bare windows: each a one-window stream, its context held
+            block = padded(block, b.context_before, b.context_after)
         if one_window:
             result = np.full((hi - lo,) + shape, np.nan, dtype=np.float32)
             for i in range(hi - lo):

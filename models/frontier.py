@@ -59,15 +59,14 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     ``EDGE`` samples inside it, so the count stays). Without a step within 2 s on one side, that side is
     one mean period beyond the window's first (last) step, and the window steps from half a period
     before it (to half a period after); a window without a step has none. The mean period is the
-    window's own with two steps or more, else its context's (else 0.5 s). As there, the context is
-    mirrored at the recording's edges."""
+    window's own with two steps or more, else its context's (else 0.5 s). As there, nothing steps past
+    the recording's ends (the engine holds its edge samples there)."""
     before, after = context
     longest = MAX_STEP_INTERVAL_S * fs
     starts = np.arange(0, n - window + 1, stride)
     out = np.zeros((len(starts), window, 3), np.float32)
     steps = np.unique(np.asarray(steps, np.int64))
     steps = steps[(steps >= 0) & (steps < n)]
-    steps = np.concatenate([-steps[steps > 0][::-1], steps, 2 * (n - 1) - steps[steps < n - 1][::-1]])
     for k, s0 in enumerate(starts):
         near = steps[(steps >= s0 - before) & (steps < s0 + window + after)]
         own = near[(near >= s0) & (near < s0 + window)]

@@ -173,7 +173,7 @@ def train_stepsynth(cfg: StepSynthConfig, data_dir=None, out_dir: str | Path = "
     log(f"[{cfg.name}] {len(recs)} train recordings, {n_act} activities; step resynthesis ({cfg.timing} timing), "
         f"context {cfg.before}+{w}+{cfg.after}")
 
-    # 1. the on-device activity classifier, on standardised contexts (reflected at recording edges)
+    # 1. the on-device activity classifier, on standardised contexts (edge samples held past a recording's ends)
     x, which, _ = contexts(series, cfg, w, cfg.context_stride)
     y = np.array([recs[i].activity for i in which])
     unit = np.zeros(c, np.float32), np.ones(c, np.float32)

@@ -4,7 +4,7 @@ units) to windows of the same shape and units. The evaluation report takes any o
 A transform with a ``context`` ``(before, after)`` takes each window with the samples around it
 (``[n, before + window + after, channels]``, see :mod:`edge_runtime.context`); :func:`apply` cuts
 those from the recordings the windows came from, exactly as the engine does on a stream, and a bare
-window given to such a transform gets its context mirrored (a one-window stream).
+window given to such a transform gets its context held (a one-window stream).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.context import context_window
+from edge_runtime.context import context_window, padded
 
 
 def context_of(transform) -> tuple[int, int]:
@@ -24,7 +24,7 @@ def context_of(transform) -> tuple[int, int]:
 
 def with_context(windows, stride: int, before: int, after: int) -> np.ndarray:
     """``models.data.Windows`` -> ``[n, before + window + after, channels]``: each window with its
-    recording's samples around it (mirrored at the recording's ends)."""
+    recording's samples around it (its first / last sample held past the recording's ends)."""
     from models.data import recording_series
 
     w = windows.x.shape[1]
@@ -66,13 +66,10 @@ def forwarded(transform, series: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def mirrored(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
-    """Bare windows get their context mirrored; windows with context pass as they are."""
+def in_context(x: np.ndarray, window: int, before: int, after: int) -> np.ndarray:
+    """Bare windows get their context held (each a one-window stream); windows with context pass as they are."""
     x = np.asarray(x, np.float32)
-    if (before or after) and x.shape[1] == window:
-        return np.stack([context_window(xi, 0, window, before, after) for xi in x]) if len(x) else \
-            np.zeros((0, before + window + after, x.shape[2]), np.float32)
-    return x
+    return padded(x, before, after) if (before or after) and x.shape[1] == window else x
 
 
 class Identity:
@@ -142,7 +139,7 @@ class KerasRun:
         self.shown_as = shown_as(self.info.get("activities", {}))
 
     def __call__(self, x: np.ndarray, batch: int = 2048) -> np.ndarray:
-        x = mirrored(x, self.window, *self.context)
+        x = in_context(x, self.window, *self.context)
         out = []
         for i in range(0, len(x), batch):
             z = (x[i:i + batch] - self.mean) / self.std

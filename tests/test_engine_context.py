@@ -1,12 +1,12 @@
 """Bundles whose graph sees context around each window: release once the look-ahead is there,
-mirrored context at a stream's edges, every window emitted (first and last), flush on stream end."""
+the edge samples held past a stream's ends, every window emitted (first and last), flush on stream end."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge_runtime.context import context_window, mirrored
+from edge_runtime.context import context_window, padded
 from edge_runtime.engine import Engine, transform_windows
 from edge_runtime.errors import BundleError
 from edge_runtime.features import feature_set
@@ -49,7 +49,7 @@ def test_a_window_leaves_when_its_look_ahead_has_arrived(ctx_bundle):
     assert engine.push("d", t[:-1], raw[:-1]) == []
     (record,) = engine.push("d", t[-1:], raw[-1:])
     feats = feature_set("mag2").from_raw(raw)
-    np.testing.assert_allclose(record.values, expected(feats, 0), rtol=1e-5, atol=1e-5)  # mirrored history
+    np.testing.assert_allclose(record.values, expected(feats, 0), rtol=1e-5, atol=1e-5)  # held history
 
 
 def test_overlapping_windows_and_records_alike(ctx_bundle):
@@ -78,7 +78,7 @@ def test_passthrough_of_the_centre_is_dropped(tmp_path):
     assert engine.stats()["d"]["drops"]["passthrough"] == 4
 
 
-def test_bulk_windows_get_mirrored_context(ctx_bundle):
+def test_bulk_windows_get_held_context(ctx_bundle):
     feats = feature_set("mag2").from_raw(synthetic_raw(3 * W)[1])
     windows = feats.reshape(3, W, 2)
     values, ok = transform_windows(ctx_bundle, windows)
@@ -95,17 +95,18 @@ def test_manifest_must_declare_the_context_the_model_takes(tmp_path):
         make_bundle(tmp_path / "bad", "affine_ctx_mag2_w32", context=(8, 8))
 
 
-def test_context_window_mirrors_at_both_edges():
+def test_context_window_holds_the_edge_samples_at_both_ends():
     s = np.arange(10, dtype=np.float32)[:, None]
-    assert context_window(s, 0, 4, 3, 3).ravel().tolist() == [3, 2, 1, 0, 1, 2, 3, 4, 5, 6]
-    assert context_window(s, 6, 4, 3, 3).ravel().tolist() == [3, 4, 5, 6, 7, 8, 9, 8, 7, 6]
+    assert context_window(s, 0, 4, 3, 3).ravel().tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
+    assert context_window(s, 6, 4, 3, 3).ravel().tolist() == [3, 4, 5, 6, 7, 8, 9, 9, 9, 9]
+    assert context_window(s[:1], 0, 1, 2, 2).ravel().tolist() == [0, 0, 0, 0, 0]  # a one-sample stream
     with pytest.raises(ValueError):
         context_window(s, 8, 4, 3, 3)
 
 
 @pytest.mark.parametrize("before,after", [(3, 3), (0, 5), (4, 9), (9, 4)])
-def test_mirrored_windows_match_each_window_mirrored_alone(before, after):
+def test_padded_windows_match_each_window_padded_alone(before, after):
     windows = np.random.default_rng(3).normal(size=(6, 4, 2)).astype(np.float32)
     one_by_one = np.stack([context_window(x, 0, 4, before, after) for x in windows])
-    assert np.array_equal(mirrored(windows, before, after), one_by_one)
-    assert mirrored(windows, 3, 3)[0, :, 0].tolist() == windows[0, [3, 2, 1, 0, 1, 2, 3, 2, 1, 0], 0].tolist()
+    assert np.array_equal(padded(windows, before, after), one_by_one)
+    assert padded(windows, 3, 3)[0, :, 0].tolist() == windows[0, [0, 0, 0, 0, 1, 2, 3, 3, 3, 3], 0].tolist()

@@ -124,7 +124,7 @@ def test_export_of_a_shipped_bundle_takes_the_window_with_its_context(target, tm
         assert y.shape == (1, 128, 2)
         assert np.all(np.abs(y[0] - np.asarray(check["expected_outputs"][i])) <= tol)
     guide = (out / "INTEGRATION.md").read_text()
-    assert "[1, 384, 2]" in guide and "128 samples before it and 128 after it" in guide and "reflect" in guide
+    assert "[1, 384, 2]" in guide and "128 samples before it and 128 after it" in guide and "`edge`" in guide
 
 
 def test_export_refuses_a_corrupt_bundle(int8_bundle, tmp_path, capsys):

@@ -462,3 +462,21 @@ def test_prominence_inside_the_context_matches_the_whole_context_rule():
     whole = np.asarray(layer._prominent(f, 0, B + W + A))[:, B:B + W]
     assert inside.shape == (8, W, 1) and 0 < inside.mean() < 1
     np.testing.assert_array_equal(inside, whole)
+
+
+def test_the_first_sample_of_a_stream_is_no_step():
+    """A stream's first window gets the missing context held (``edge_runtime.context``): the detector
+    finds the stream's steps and nothing on its first sample. A mirrored context (what the engine did
+    until 2026-12-02) is symmetric about that sample, so band-passed it has a peak there, taken for a step."""
+    from edge_runtime.context import context_window
+
+    t = np.arange(2 * W)
+    acc = 0.5 * np.cos(2 * np.pi * (t + 2) / 26)  # a step every 26 samples, the first at 24: falling at 0
+    series = np.stack([np.zeros_like(acc), acc], -1).astype(np.float32)
+    layer = make_layer()
+    held = context_window(series, 0, W, B, A)[None]
+    mirrored = np.pad(series, ((B, 0), (0, 0)), mode="reflect")[None, :B + W + A]
+    found = {name: np.flatnonzero(np.asarray(layer.detect(z))[0, B:B + W]) for name, z in
+             (("held", held), ("mirrored", mirrored))}
+    assert np.abs(found["held"] - np.arange(24, W, 26)).max() <= 1 and len(found["held"]) == 4
+    assert found["mirrored"][0] <= 1 and len(found["mirrored"]) == 5
