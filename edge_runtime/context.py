@@ -6,7 +6,7 @@ sides of a window's edges). Where a stream has less than that (its first and las
 missing samples are the stream's first (last) sample held, so every window is emitted and the graph
 sees nothing happen before the stream began or after it ended. Not a mirror image: a band-passed
 mirror is symmetric about the edge sample, so it always has a peak or a trough there, and a step
-detector took the first sample of one MotionSense test recording in three for a step. The engine,
+detector took the first sample of 33 of the 120 MotionSense test recordings for a step (held: 1). The engine,
 the offline transform, training and the evaluation all cut contexts with :func:`context_window`, so
 a device, a published data set, a model and a report agree.
 """

@@ -34,7 +34,7 @@ from models.data import Dataset, Windows, cut_windows, recording_series
 from models.utility import ACC
 
 IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
-EDGE = 3  # a cadence transform lays no step within 3 samples of a window's edges (StepResynthesis.EDGE)
+EDGE = 5  # a cadence transform lays no step within 5 samples of a window's edges (StepResynthesis.EDGE)
 
 
 def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
