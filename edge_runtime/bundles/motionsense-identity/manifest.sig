@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "c0b698c3429438f4",
-  "signature": "EIq9n7sfatm0agOdPKhvGctZRBgGGzukRCgHrrTFdXJF3IJ4ljWqFGWXgbV+kocKvX9q6kABW4Lmyz03WN1oCQ=="
+  "signature": "YwYSRXFK3Iryk9YnOkW2IFDajkEuxxO25eJhYfa9eBqAVc4FXQ0Bxk/aH9uumCn88f8f1541N18SDRl4dX/SDQ=="
 }
