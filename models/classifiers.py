@@ -21,6 +21,7 @@ class ClassifierConfig:
     batch: int = 128
     learning_rate: float = 2e-3
     seed: int = 0
+    first_stride: int = 1  # 2: the first convolution keeps every other sample, halving every later layer's cost
 
 
 def build_classifier(n_classes: int, window: int, channels: int, mean, std,
@@ -32,8 +33,8 @@ def build_classifier(n_classes: int, window: int, channels: int, mean, std,
     keras.utils.set_random_seed(cfg.seed)
     inp = keras.Input((window, channels), name="window")
     x = layers.Normalization(mean=np.asarray(mean), variance=np.asarray(std) ** 2, axis=-1)(inp)
-    for f in cfg.filters:
-        x = layers.Conv1D(f, cfg.kernel, padding="same", use_bias=False)(x)
+    for i, f in enumerate(cfg.filters):
+        x = layers.Conv1D(f, cfg.kernel, strides=cfg.first_stride if i == 0 else 1, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
         x = layers.MaxPool1D(2)(x)
