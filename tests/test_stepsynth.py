@@ -480,3 +480,11 @@ def test_the_first_sample_of_a_stream_is_no_step():
              (("held", held), ("mirrored", mirrored))}
     assert np.abs(found["held"] - np.arange(24, W, 26)).max() <= 1 and len(found["held"]) == 4
     assert found["mirrored"][0] <= 1 and len(found["mirrored"]) == 5
+
+
+def test_the_frontier_lays_the_cadence_steps_as_far_inside_a_window_as_the_graph():
+    """``models.frontier`` restates the cadence lay in numpy (no TensorFlow there), its ``EDGE`` included."""
+    from models import frontier
+    from models.layers import StepResynthesis
+
+    assert frontier.EDGE == StepResynthesis.EDGE
