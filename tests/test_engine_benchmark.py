@@ -55,6 +55,8 @@ def test_quick_benchmark_without_tensorflow_baselines(bundles, tmp_path, capsys)
     assert bt["batch"] == 1 and bt["bit_identical"] and bt["bulk_one_window_per_s"] > 0
     d = res["dask"]
     assert [r["workers"] for r in d["runs"]] == [1, 2] and d["bit_identical"] and d["windows"] > 0
+    assert len(d["round_speedups"]) == d["rounds"] == 1 and d["machine_ceiling"] > 0  # the graph alone, 2 vs 1
+    assert all(r["worker_cpu_us_per_window"] > 0 and r["invokes_per_s_alone"] > 0 for r in d["runs"])
     md = (tmp_path / "b.md").read_text()
     assert "binary int8 **(chosen)**" in md
     assert "| goal | target | measured | met |" in md and "skipped" in md and "Machine:" in md

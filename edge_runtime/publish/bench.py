@@ -8,6 +8,7 @@ output is compared byte for byte with the single-process run's.
 from __future__ import annotations
 
 import logging
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -43,20 +44,43 @@ def _warm_up() -> None:
     import edge_runtime.publish.task  # noqa: F401
 
 
+def _cpu_seconds() -> float:
+    return time.process_time()
+
+
+def _invoke_loop(seconds: float, dask_worker=None) -> int:
+    """The ceiling's unit of work: the worker's own interpreter invoking one window for ``seconds``
+    (no I/O, no scheduling). Returns the invokes done."""
+    import numpy as np
+
+    plugin = next(p for name, p in dask_worker.plugins.items() if name.startswith("edge-runtime-bundle-"))
+    interp = plugin.interpreter()
+    x = np.zeros(interp.input_shape, np.float32)
+    done, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        interp.run(x)
+        done += 1
+    return done
+
+
 def workers_speedup(bundle: Bundle, quick: bool = False) -> dict[str, Any]:
-    """Windows/s publishing the same data set on 1 and on 2 worker processes (and in this process)."""
+    """Windows/s publishing the same data set on 1 and on 2 worker processes, in interleaved rounds
+    (medians), beside the machine's own ceiling: the graph invoked alone in 1 and in 2 worker
+    processes at once. Workers' CPU time per window says whether two processes ran as fast as one."""
     try:
         import distributed as dd
     except ImportError:
         raise UserError("Dask is not installed (pip install 'edge-privacy-runtime[publish]')") from None
+    from edge_runtime.publish.cluster import BundlePlugin
     from edge_runtime.publish.formats import pyarrow
     from edge_runtime.publish.pipeline import publish
     from edge_runtime.publish.task import Options
 
     pyarrow()
-    recordings, samples = (4, 3000) if quick else (16, 30000)  # ~10 s per worker: task overheads amortised
+    recordings, samples, rounds = (4, 3000, 1) if quick else (16, 60000, 3)  # ~8 s per worker and round
     options = Options(stride=bundle.stride)
-    runs = []
+    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    ceiling: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory(prefix="edge-runtime-bench-") as tmp:
         src = Path(tmp) / "src"
         synthetic_dataset(src, recordings, samples, bundle.sample_rate)
@@ -65,23 +89,37 @@ def workers_speedup(bundle: Bundle, quick: bool = False) -> dict[str, Any]:
         single_s = time.perf_counter() - start
         want = _tree(Path(tmp) / "single")
         identical = True
-        for n in (1, 2):
-            with dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 silence_logs=logging.ERROR) as cluster, dd.Client(cluster) as client:
-                client.run(_warm_up)  # imports on every worker before the clock starts
-                start = time.perf_counter()
-                summary = publish(src, Path(tmp) / f"w{n}", bundle, options, scheduler=cluster.scheduler_address,
-                                  quiet=True)
-                wall = time.perf_counter() - start
-            identical &= _tree(Path(tmp) / f"w{n}") == want and not summary.failed
-            runs.append({"workers": n, "wall_s": round(wall, 3), "windows_per_s": round(summary.windows / wall, 1)})
+        for r in range(rounds):
+            for n in (1, 2):
+                with dd.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                     silence_logs=logging.ERROR) as cluster, dd.Client(cluster) as client:
+                    client.run(_warm_up)  # imports on every worker before the clock starts
+                    cpu0 = client.run(_cpu_seconds)
+                    start = time.perf_counter()
+                    out = Path(tmp) / f"w{n}-{r}"
+                    summary = publish(src, out, bundle, options, scheduler=cluster.scheduler_address, quiet=True)
+                    wall = time.perf_counter() - start
+                    cpu = sum(client.run(_cpu_seconds).values()) - sum(cpu0.values())
+                    client.register_plugin(BundlePlugin(bundle))  # the ceiling: the same graph, nothing else
+                    per_s = 0.5 if quick else 2.0
+                    ceiling[n].append(sum(client.run(_invoke_loop, per_s).values()) / per_s)
+                identical &= _tree(out) == want and not summary.failed
+                runs[n].append({"wall_s": wall, "windows_per_s": summary.windows / wall,
+                                "worker_cpu_us_per_window": 1e6 * cpu / max(summary.windows, 1)})
+    med = {n: {k: statistics.median(v[k] for v in runs[n]) for k in runs[n][0]} for n in runs}
+    ceil = {n: statistics.median(ceiling[n]) for n in ceiling}
     return {
         "recordings": recordings,
         "windows": ref.windows,
         "stride": options.stride,
+        "rounds": rounds,
         "single_process_wall_s": round(single_s, 3),
         "single_process_windows_per_s": round(ref.windows / single_s, 1),
-        "runs": runs,
-        "speedup": round(runs[1]["windows_per_s"] / runs[0]["windows_per_s"], 3),
+        "runs": [{"workers": n, "wall_s": round(med[n]["wall_s"], 3), "windows_per_s": round(med[n]["windows_per_s"], 1),
+                  "worker_cpu_us_per_window": round(med[n]["worker_cpu_us_per_window"], 1),
+                  "invokes_per_s_alone": round(ceil[n], 1)} for n in (1, 2)],
+        "round_speedups": [round(b["windows_per_s"] / a["windows_per_s"], 3) for a, b in zip(runs[1], runs[2])],
+        "speedup": round(med[2]["windows_per_s"] / med[1]["windows_per_s"], 3),
+        "machine_ceiling": round(ceil[2] / ceil[1], 3),
         "bit_identical": identical,
     }
