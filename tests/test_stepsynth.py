@@ -482,9 +482,38 @@ def test_the_first_sample_of_a_stream_is_no_step():
     assert found["mirrored"][0] <= 1 and len(found["mirrored"]) == 5
 
 
-def test_the_frontier_lays_the_cadence_steps_as_far_inside_a_window_as_the_graph():
-    """``models.frontier`` restates the cadence lay in numpy (no TensorFlow there), its ``EDGE`` included."""
+def test_the_frontier_lays_the_cadence_steps_where_the_graph_does():
+    """``models.frontier.cadence_channels`` restates the graph's cadence lay in numpy (the frontier runs
+    without TensorFlow). On the detector's own steps, window by window: with a wearer's step within
+    ``max_gap`` on both sides, the same samples; elsewhere the same count, within a sample where the
+    window has two steps or more (the graph's period is in whole samples, the frontier's is not). A lone
+    step's period comes from its class in the graph and from its context in the frontier: only its
+    count is held to."""
     from models import frontier
-    from models.layers import StepResynthesis
 
-    assert frontier.EDGE == StepResynthesis.EDGE
+    layer = make_layer("cadence")
+    base, cl, g = np.asarray(layer.base), layer.cycle_len, layer.max_gap
+    seen = {"both sides": 0, "one side or none": 0}
+    for seed in (5, 6):
+        x, cls = mixed_contexts(seed=seed, bursts=60)
+        peaks = np.asarray(layer.detect(x))
+        rows = cadence_reference_rows(layer, peaks, cls)  # the graph's rows (held equal to it above)
+        for p, c, r in zip(peaks, cls, rows):
+            if base[c] < 0:  # a class that does not step
+                continue
+            steps = np.flatnonzero(p)
+            m = int(((steps >= B) & (steps < B + W)).sum())
+            laid = frontier.cadence_channels(steps, B + W + A, W, B, (B, A), RATE)[1, :, frontier.IMPULSE] > 0.5
+            assert laid.sum() == m  # the window's own count, wherever the steps go
+            stepping = r < layer.rows - W
+            both = stepping[1:] & stepping[:-1]  # a step starts where the lay's half-cycle flips
+            graph = np.flatnonzero(both & (((r[1:] - base[c]) // cl) % 2 != ((r[:-1] - base[c]) // cl) % 2)) + 1
+            ours = np.flatnonzero(both & laid[1:]) + 1
+            near = (steps < B).any() and steps[steps < B][-1] >= B - g and \
+                (steps >= B + W).any() and steps[steps >= B + W][0] <= B + W + g
+            seen["both sides" if near else "one side or none"] += m > 0
+            if near:
+                np.testing.assert_array_equal(ours, graph)
+            elif m >= 2:
+                assert len(ours) == len(graph) and np.abs(ours - graph).max() <= 1
+    assert min(seen.values()) >= 20, seen
