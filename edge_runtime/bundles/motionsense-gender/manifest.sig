@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
-  "key_id": "c0b698c3429438f4",
-  "signature": "0unBbS3NgejeimBiaRcECv1FkP4XDxoNr/8rzAMF2qnpcpbxQhntPE5D8HBM4EqAH5mhgztXvLyW4tMn4CuCAw=="
+  "key_id": "e0b2ba212da72eee",
+  "signature": "7aIjPfRh1Gj8L/jjpIf+Wjtc5mUdvj9qXs85/HFAvl9r7OPpwdm8u7Ech2M0awYkoP6u6V0Hh5zxzDUATFytBQ=="
 }

@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
-  "key_id": "c0b698c3429438f4",
-  "signature": "hhnfMxdFqnUayGrkQ+XhT2k1ZSXm+2zv3nYGJr0amNeMsffm4vfIBV7o77/mQ1HGAAGFwFJgYa57aUYAJq5wCw=="
+  "key_id": "e0b2ba212da72eee",
+  "signature": "sFFC+ktvevTF9ULw6nE7K2L0BNmU7wsv9KXNa5j3nF2j3XWpVI9x92KKQk+XJp8bYp48vLYDSc4lj2wn9ZkGAQ=="
 }
