@@ -213,13 +213,10 @@ class GuardedTransform:
         flat_y = y.reshape(len(rows), -1)
         bad_out = ~_rows_finite(flat_y)
         same = (flat_y.view(np.uint32) == np.ascontiguousarray(centre).reshape(len(rows), -1).view(np.uint32)).all(axis=1)
-        for j, i in enumerate(rows):
-            if bad_out[j]:
-                reasons[i] = "nan_output"
-            elif same[j]:  # the graph handed its input back
-                reasons[i] = "passthrough"
-            else:
-                ys[i] = y[j]
+        kept = ~(bad_out | same)
+        ys[rows[kept]] = y[kept]
+        for j in np.flatnonzero(~kept):
+            reasons[rows[j]] = "nan_output" if bad_out[j] else "passthrough"  # passthrough: the graph handed its input back
         return ys, reasons
 
 
