@@ -31,6 +31,7 @@ import numpy as np
 from analysis.steps import MAX_STEP_INTERVAL_S, count_steps
 from models.attackers import AttackConfig, attack_known, attack_unseen_gender, attacker_families
 from models.data import Dataset, Windows, cut_windows, recording_series
+from models.stepsynth import DetectorConfig
 from models.utility import ACC
 
 IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
@@ -56,13 +57,14 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own ``m`` steps
     evenly spaced between the last step before its start and the first at or after its end (a first or
     last step that spacing would put outside the window, or within ``EDGE`` samples of its edge, laid
-    ``EDGE`` samples inside it, so the count stays). Without a step within 2 s on one side, that side is
-    one mean period beyond the window's first (last) step, and the window steps from half a period
-    before it (to half a period after); a window without a step has none. The mean period is the
-    window's own with two steps or more, else its context's (else 0.5 s). As there, nothing steps past
-    the recording's ends (the engine holds its edge samples there)."""
+    ``EDGE`` samples inside it, so the count stays). Without a step within ``max_gap`` samples on one side,
+    that side is one mean period beyond the window's first (last) step, and the window steps from half a
+    period before it (to half a period after); a window without a step has none. The mean period is, as
+    in the graph, the window's own in whole samples within ``[min_period, max_period]`` with two steps or
+    more; for a lone step (where the graph takes its class's default) its context's (else 0.5 s). As
+    there, nothing steps past the recording's ends (the engine holds its edge samples there)."""
     before, after = context
-    longest = MAX_STEP_INTERVAL_S * fs
+    lay = DetectorConfig()  # the graph's gap and period bounds (models.stepsynth: their one home)
     starts = np.arange(0, n - window + 1, stride)
     out = np.zeros((len(starts), window, 3), np.float32)
     steps = np.unique(np.asarray(steps, np.int64))
@@ -74,13 +76,16 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
         if m == 0:
             continue
         lo, hi = near[near < s0], near[near >= s0 + window]
-        d = (own[-1] - own[0]) / (m - 1) if m >= 2 else (np.diff(near).mean() if len(near) >= 2 else 0.5 * fs)
-        near_lo = len(lo) and s0 - lo[-1] <= longest
-        near_hi = len(hi) and hi[0] - s0 - window <= longest
-        a = int(lo[-1]) if near_lo else int(round(own[0] - d))
-        b = int(hi[0]) if near_hi else int(round(own[-1] + d))
-        start = -np.inf if near_lo else own[0] - d / 2
-        stop = np.inf if near_hi else own[-1] + d / 2
+        if m >= 2:
+            d = int(np.clip((own[-1] - own[0]) // (m - 1), lay.min_period, lay.max_period))
+        else:
+            d = int(round(np.diff(near).mean() if len(near) >= 2 else 0.5 * fs))
+        near_lo = len(lo) and s0 - lo[-1] <= lay.max_gap
+        near_hi = len(hi) and hi[0] - s0 - window <= lay.max_gap
+        a = int(lo[-1]) if near_lo else int(own[0]) - d
+        b = int(hi[0]) if near_hi else int(own[-1]) + d
+        start = -np.inf if near_lo else own[0] - d // 2
+        stop = np.inf if near_hi else own[-1] + d // 2
         q = m + 1  # intervals from a to b
         e0, e1 = s0 + EDGE, s0 + window - 1 - EDGE
         first_out = q * (e0 - a) > b - a  # even spacing would lay the first step before e0...

@@ -69,7 +69,7 @@ def test_cadence_views_space_each_windows_steps_evenly_between_the_steps_either_
     f = summary_features(np.concatenate([v, np.zeros((5, 128, 5), np.float32)], axis=2))
     assert np.nanmax(f[1:4, 3]) < 1.0  # the wearer's spread (4 samples) is gone, but for rounding
     np.testing.assert_array_equal(f[1:5, 1], [4, 4, 5, 3])  # each window keeps its own step count
-    # window 3 [192, 320) has no step after it within 2 s (the recording ends at 400): that side is one
+    # window 3 [192, 320) has no step after it within max_gap (the recording ends at 400): that side is one
     # mean period (26) past its last step, 308, so its 5 steps are spaced evenly from 174 to 334
     np.testing.assert_array_equal(np.flatnonzero(v[3, :, 0]) + 192, [201, 228, 254, 281, 308])
     # window 4 [256, 384) likewise, and it stops stepping half a period after its last step (321)
