@@ -47,6 +47,38 @@ def steps_per_cell(timing: str) -> int:
     return 1 if timing == "steps" else 2
 
 
+def rolling_max(x, width: int):
+    """``VALID`` sliding max of ``width`` samples of ``x`` ``[n, length, channels]``: the larger of two
+    overlapping halves' maxima, halved again while wide. Exact; for one channel, where XNNPACK pools
+    sample by sample, a pool of at most 4 and ~``log2 width`` vector maxima replace ``width`` compares
+    per sample."""
+    import tensorflow as tf
+
+    if width <= 4:
+        return tf.nn.max_pool1d(x, ksize=width, strides=1, padding="VALID")
+    half, n_out = (width + 1) // 2, x.shape[1] - width + 1
+    m = rolling_max(x, half)  # m[i] = max x[i .. i + half - 1]
+    return tf.maximum(m[:, :n_out], m[:, width - half:width - half + n_out])
+
+
+def rolling_mean(x, width: int):
+    """``VALID`` sliding mean of ``width`` samples of ``x`` ``[n, length, 1]``, as two narrow pools where
+    ``width`` factors (``k`` samples, then ``width / k`` of those ``k`` apart, read as ``k`` channels):
+    XNNPACK vectorises a pool over channels, so one wide pool over one channel costs ``width`` scalar adds
+    per sample, the two ``k + width / k`` vector ones (alone, at batch 64: 25 -> 10 us a window, docs/transforms.md)."""
+    import tensorflow as tf
+
+    k = next((k for k in range(int(width ** 0.5), 1, -1) if width % k == 0), 1)
+    if k == 1:
+        return tf.nn.avg_pool1d(x, ksize=width, strides=1, padding="VALID")
+    n_out = x.shape[1] - width + 1
+    a = tf.nn.avg_pool1d(x, ksize=k, strides=1, padding="VALID")  # a[i] = mean x[i .. i + k - 1]
+    rows = -(-a.shape[1] // k)
+    a = tf.pad(a, [[0, 0], [0, rows * k - a.shape[1]], [0, 0]])  # the padding is never read into an output
+    m = tf.nn.avg_pool1d(tf.reshape(a, [-1, rows, k]), ksize=width // k, strides=1, padding="VALID")
+    return tf.reshape(m, [-1, m.shape[1] * k, 1])[:, :n_out]  # m[r, c] = mean a[(r + t) k + c], t < width / k
+
+
 @keras.saving.register_keras_serializable(package="privacy_transforms")
 class StepResynthesis(keras.layers.Layer):
     """(standardised context ``[n, before + window + after, channels]``, class probabilities ``[n, K]``)
@@ -161,7 +193,7 @@ class StepResynthesis(keras.layers.Layer):
             full = self._fir(z[:, :, self.acc_channel:self.acc_channel + 1])
             if lo >= r + 1 and hi <= n_ctx - r:  # the samples around [lo, hi) are real: no padding needed
                 around = full[:, lo - r - 1:hi + r]
-                local_max = tf.nn.max_pool1d(around[:, 1:], ksize=2 * r + 1, strides=1, padding="VALID")
+                local_max = rolling_max(around[:, 1:], 2 * r + 1)
                 f, previous = around[:, r + 1:-r], around[:, r:-r - 1]
             else:
                 local_max = tf.nn.max_pool1d(full, ksize=2 * r + 1, strides=1, padding="SAME")[:, lo:hi]
@@ -181,10 +213,10 @@ class StepResynthesis(keras.layers.Layer):
         b, m, n_ctx = self.prominence_base, self.rms_window, self.length
         before, after = (m - 1) // 2, m // 2  # 'SAME' pooling's window around a sample
         if lo >= max(b - 1, before) and hi + max(b - 1, after) <= n_ctx:  # real samples all around: slice, no padding
-            low = -tf.nn.max_pool1d(-f[:, lo - b + 1:hi + b - 1], ksize=b, strides=1, padding="VALID")
+            low = -rolling_max(-f[:, lo - b + 1:hi + b - 1], b)
             trough = tf.maximum(low[:, :hi - lo], low[:, b - 1:])
             square = f[:, lo - before:hi + after]
-            rms = tf.sqrt(tf.nn.avg_pool1d(square * square, ksize=m, strides=1, padding="VALID"))
+            rms = tf.sqrt(rolling_mean(square * square, m))
         else:  # edge samples repeated for the troughs; the RMS averages only the samples that exist
             padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
             low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]

@@ -389,6 +389,25 @@ def test_polyphase_fir_is_the_single_channel_filter():
     np.testing.assert_allclose(np.asarray(layer._fir(z[:, :, 1:2]))[:, :, 0], want, atol=1e-5)
 
 
+@pytest.mark.parametrize("length", [384, 227, 160, 101])
+def test_narrow_pools_are_the_wide_ones(length):
+    """The detector's sliding max (troughs, local maxima) and RMS mean run as narrow pools for XNNPACK:
+    the max exactly the wide pool's, the mean within float rounding, at every width and length."""
+    import tensorflow as tf
+    from models.layers import rolling_max, rolling_mean
+
+    x = np.random.default_rng(length).normal(size=(3, length, 1)).astype(np.float32)
+    for width in (1, 2, 4, 5, 9, 17, 19, 33, 100):
+        if width > length:
+            continue
+        want = tf.nn.max_pool1d(x, ksize=width, strides=1, padding="VALID").numpy()
+        np.testing.assert_array_equal(rolling_max(tf.constant(x), width).numpy(), want)
+        want = tf.nn.avg_pool1d(x * x, ksize=width, strides=1, padding="VALID").numpy()
+        got = rolling_mean(tf.constant(x * x), width).numpy()
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_int8_graph_takes_any_batch_with_the_one_window_outputs():
     """Converted to int8, the graph is row-wise: `rebatch` accepts it, and every window's output in a
     batch is bit-identical to its one-window output (rebatch checks that too, on its own windows)."""
