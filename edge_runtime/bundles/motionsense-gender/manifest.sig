@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "e0b2ba212da72eee",
-  "signature": "7aIjPfRh1Gj8L/jjpIf+Wjtc5mUdvj9qXs85/HFAvl9r7OPpwdm8u7Ech2M0awYkoP6u6V0Hh5zxzDUATFytBQ=="
+  "signature": "6ahGD5El3rOp+N8n4g8WN2XUeWX4Gnc9lPl1/dIo24uRdn3LhB/Nz6hY78s88sWsbq7N5V57DdgIqupD0xNsCQ=="
 }

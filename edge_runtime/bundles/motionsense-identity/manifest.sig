@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "e0b2ba212da72eee",
-  "signature": "sFFC+ktvevTF9ULw6nE7K2L0BNmU7wsv9KXNa5j3nF2j3XWpVI9x92KKQk+XJp8bYp48vLYDSc4lj2wn9ZkGAQ=="
+  "signature": "JgUaLouv1lJyGbinx/5Tm/R1YfzIFgh1+uNoC55VLJvXW+IPVV6yvYNmHs/eOYm7Uuuf2Vwr+aWLPRf2CbHfBQ=="
 }
