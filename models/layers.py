@@ -61,22 +61,40 @@ def rolling_max(x, width: int):
     return tf.maximum(m[:, :n_out], m[:, width - half:width - half + n_out])
 
 
-def rolling_mean(x, width: int):
-    """``VALID`` sliding mean of ``width`` samples of ``x`` ``[n, length, 1]``, as two narrow pools where
-    ``width`` factors (``k`` samples, then ``width / k`` of those ``k`` apart, read as ``k`` channels):
-    XNNPACK vectorises a pool over channels, so one wide pool over one channel costs ``width`` scalar adds
-    per sample, the two ``k + width / k`` vector ones (alone, at batch 64: 25 -> 10 us a window, docs/transforms.md)."""
+def _rolling_factors(width: int) -> tuple[int, int]:
+    """``(k, width / k)``, ``k`` the largest factor of ``width`` up to its square root (1: prime)."""
+    k = next((k for k in range(int(width ** 0.5), 1, -1) if width % k == 0), 1)
+    return k, width // k
+
+
+def rolling_mean_input(width: int, n_out: int) -> int:
+    """Samples :func:`rolling_mean` reads for ``n_out`` means without padding (``n_out + width - 1``
+    rounded up to its rows of ``k``): a caller with them at hand passes them, and no PAD op runs."""
+    k, j = _rolling_factors(width)
+    return n_out + width - 1 if k == 1 else (-(-n_out // k) + j - 1) * k + k - 1
+
+
+def rolling_mean(x, width: int, n_out: int | None = None):
+    """The first ``n_out`` (default: all) ``VALID`` sliding means of ``width`` samples of ``x``
+    ``[n, length, 1]``, as two narrow pools where ``width`` factors (``k`` samples, then ``width / k`` of
+    those ``k`` apart, read as ``k`` channels): XNNPACK vectorises a pool over channels, so one wide pool
+    over one channel costs ``width`` scalar adds per sample, the two ``k + width / k`` vector ones (alone,
+    at batch 64: 25 -> 10 us a window, docs/transforms.md). The rows of ``k`` are padded only where ``x``
+    is shorter than :func:`rolling_mean_input` (a PAD costs ~2.4 us a window)."""
     import tensorflow as tf
 
-    k = next((k for k in range(int(width ** 0.5), 1, -1) if width % k == 0), 1)
+    n_out = x.shape[1] - width + 1 if n_out is None else n_out
+    k, j = _rolling_factors(width)
     if k == 1:
-        return tf.nn.avg_pool1d(x, ksize=width, strides=1, padding="VALID")
-    n_out = x.shape[1] - width + 1
+        return tf.nn.avg_pool1d(x, ksize=width, strides=1, padding="VALID")[:, :n_out]
     a = tf.nn.avg_pool1d(x, ksize=k, strides=1, padding="VALID")  # a[i] = mean x[i .. i + k - 1]
-    rows = -(-a.shape[1] // k)
-    a = tf.pad(a, [[0, 0], [0, rows * k - a.shape[1]], [0, 0]])  # the padding is never read into an output
-    m = tf.nn.avg_pool1d(tf.reshape(a, [-1, rows, k]), ksize=width // k, strides=1, padding="VALID")
-    return tf.reshape(m, [-1, m.shape[1] * k, 1])[:, :n_out]  # m[r, c] = mean a[(r + t) k + c], t < width / k
+    rows = -(-n_out // k) + j - 1
+    if a.shape[1] < rows * k:  # the padding is never read into an output
+        a = tf.pad(a, [[0, 0], [0, rows * k - a.shape[1]], [0, 0]])
+    elif a.shape[1] > rows * k:
+        a = a[:, :rows * k]
+    m = tf.nn.avg_pool1d(tf.reshape(a, [-1, rows, k]), ksize=j, strides=1, padding="VALID")
+    return tf.reshape(m, [-1, m.shape[1] * k, 1])[:, :n_out]  # m[r, c] = mean a[(r + t) k + c], t < j
 
 
 @keras.saving.register_keras_serializable(package="privacy_transforms")
@@ -215,8 +233,8 @@ class StepResynthesis(keras.layers.Layer):
         if lo >= max(b - 1, before) and hi + max(b - 1, after) <= n_ctx:  # real samples all around: slice, no padding
             low = -rolling_max(-f[:, lo - b + 1:hi + b - 1], b)
             trough = tf.maximum(low[:, :hi - lo], low[:, b - 1:])
-            square = f[:, lo - before:hi + after]
-            rms = tf.sqrt(rolling_mean(square * square, m))
+            square = f[:, lo - before:min(n_ctx, lo - before + rolling_mean_input(m, hi - lo))]
+            rms = tf.sqrt(rolling_mean(square * square, m, hi - lo))
         else:  # edge samples repeated for the troughs; the RMS averages only the samples that exist
             padded = tf.concat([tf.tile(f[:, :1], [1, b - 1, 1]), f, tf.tile(f[:, -1:], [1, b - 1, 1])], axis=1)
             low = -tf.nn.max_pool1d(-padded, ksize=b, strides=1, padding="VALID")  # low[j] = min f[j - b + 1 .. j]

@@ -394,7 +394,7 @@ def test_narrow_pools_are_the_wide_ones(length):
     """The detector's sliding max (troughs, local maxima) and RMS mean run as narrow pools for XNNPACK:
     the max exactly the wide pool's, the mean within float rounding, at every width and length."""
     import tensorflow as tf
-    from models.layers import rolling_max, rolling_mean
+    from models.layers import rolling_max, rolling_mean, rolling_mean_input
 
     x = np.random.default_rng(length).normal(size=(3, length, 1)).astype(np.float32)
     for width in (1, 2, 4, 5, 9, 17, 19, 33, 100):
@@ -406,6 +406,10 @@ def test_narrow_pools_are_the_wide_ones(length):
         got = rolling_mean(tf.constant(x * x), width).numpy()
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        n_out = max(want.shape[1] - 7, 1)  # fewer means, from samples that need no padding where there are enough
+        span = min(length, rolling_mean_input(width, n_out))
+        fewer = rolling_mean(tf.constant(x[:, :span] * x[:, :span]), width, n_out).numpy()
+        np.testing.assert_array_equal(fewer, got[:, :n_out])  # the same sums, padded or not
 
 
 def test_int8_graph_takes_any_batch_with_the_one_window_outputs():
