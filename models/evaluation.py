@@ -98,11 +98,12 @@ def kept_utility(ds: Dataset, transforms) -> list[dict]:
     counter) and laid as the transform lays them, so what its detector and strides lose shows."""
     from analysis.steps import count_steps
     from models.data import recording_series
-    from models.frontier import laid_steps
+    from models.frontier import class_step_periods, laid_steps
     from models.utility import ACC, steps_only_metrics
 
     out, seen = [], set()
     recs = recording_series(ds.test, ds.config.stride)
+    lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate)
     for t in transforms:
         keeps, context = tuple(getattr(t, "keeps", ())), tuple(getattr(t, "context", (0, 0)))
         kept = next((k for k in ("step_count", "cadence") if k in keeps), None)  # the lays that need a column
@@ -110,7 +111,7 @@ def kept_utility(ds: Dataset, transforms) -> list[dict]:
             continue
         seen.add((keeps, context))
         sent = [laid_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, keeps, context,
-                           ds.sample_rate) for r in recs]
+                           ds.sample_rate, int(lone[r.activity])) for r in recs]
         out.append({"transform": f"activity + {kept.replace('_', ' ')} of raw steps (no waveform)",
                     "kind": "kept_utility",
                     "keeps": list(keeps), "utility": steps_only_metrics(
@@ -138,7 +139,8 @@ def frontiers(ds: Dataset, transforms, attack_config: AttackConfig = AttackConfi
         seen.add(key)
         spec = {"ds": ds.config.key(ds.checksum), "keeps": key, "attack": asdict(attack_config), "v": 1}
         if "cadence" in t.keeps:  # its steps are laid using the context; v3: evenly between the last step
-            spec["context"], spec["v"] = list(getattr(t, "context", (0, 0))), 3  # before and the first after
+            spec["context"], spec["v"] = list(getattr(t, "context", (0, 0))), 5  # before and the first after;
+            # v4: the graph's gap and whole-sample period; v5: a lone step's period is its class's
         blob = json.dumps(spec, sort_keys=True, default=str)
         path = cache_dir() / f"frontier-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
         if path.is_file():

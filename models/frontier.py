@@ -36,6 +36,7 @@ from models.utility import ACC
 
 IMPULSE, COS, SIN, ONEHOT = 0, 1, 2, 3
 EDGE = 5  # a cadence transform lays no step within 5 samples of a window's edges (StepResynthesis.EDGE)
+LONE_PERIOD_S = 0.5  # a lone step's period where its class's is not given
 
 
 def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
@@ -52,7 +53,7 @@ def step_channels(steps: np.ndarray, n: int, fs: float) -> np.ndarray:
 
 
 def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, context: tuple[int, int],
-                     fs: float) -> np.ndarray:
+                     fs: float, lone_period: int | None = None) -> np.ndarray:
     """``[k, window, 3]`` per window of a recording of ``n`` samples: the channels of ``step_channels`` for
     the steps a cadence transform lays (``models.layers.StepResynthesis``): the window's own ``m`` steps
     evenly spaced between the last step before its start and the first at or after its end (a first or
@@ -61,7 +62,8 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
     that side is one mean period beyond the window's first (last) step, and the window steps from half a
     period before it (to half a period after); a window without a step has none. The mean period is, as
     in the graph, the window's own in whole samples within ``[min_period, max_period]`` with two steps or
-    more; for a lone step (where the graph takes its class's default) its context's (else 0.5 s). As
+    more; for a lone step the class's default ``lone_period`` (samples: ``class_step_periods``; else
+    0.5 s), as the graph takes its class's: nothing of the wearer's context. As
     there, nothing steps past the recording's ends (the engine holds its edge samples there)."""
     before, after = context
     lay = DetectorConfig()  # the graph's gap and period bounds (models.stepsynth: their one home)
@@ -79,7 +81,7 @@ def cadence_channels(steps: np.ndarray, n: int, window: int, stride: int, contex
         if m >= 2:
             d = int(np.clip((own[-1] - own[0]) // (m - 1), lay.min_period, lay.max_period))
         else:
-            d = int(round(np.diff(near).mean() if len(near) >= 2 else 0.5 * fs))
+            d = int(lone_period) if lone_period is not None else int(round(LONE_PERIOD_S * fs))
         near_lo = len(lo) and s0 - lo[-1] <= lay.max_gap
         near_hi = len(hi) and hi[0] - s0 - window <= lay.max_gap
         a = int(lo[-1]) if near_lo else int(own[0]) - d
@@ -128,26 +130,42 @@ def count_channels(steps: np.ndarray, n: int, window: int, stride: int) -> np.nd
 
 
 def laid_channels(steps: np.ndarray, n: int, window: int, stride: int, keeps, context: tuple[int, int],
-                  fs: float) -> np.ndarray:
+                  fs: float, lone_period: int | None = None) -> np.ndarray:
     """The kept step channels per window, as the transform that keeps ``keeps`` lays them."""
     if "step_count" in keeps:
         return count_channels(steps, n, window, stride)
     if "cadence" in keeps:
-        return cadence_channels(steps, n, window, stride, context, fs)
+        return cadence_channels(steps, n, window, stride, context, fs, lone_period)
     return cut_windows(step_channels(steps, n, fs), window, stride)
 
 
-def laid_steps(steps: np.ndarray, n: int, window: int, keeps, context: tuple[int, int], fs: float) -> np.ndarray:
+def laid_steps(steps: np.ndarray, n: int, window: int, keeps, context: tuple[int, int], fs: float,
+               lone_period: int | None = None) -> np.ndarray:
     """The step samples a transform keeping ``keeps`` sends for a recording of ``n`` samples forwarded as
     non-overlapping windows, from the wearer's ``steps``."""
-    views = laid_channels(steps, n, window, window, keeps, context, fs)
+    views = laid_channels(steps, n, window, window, keeps, context, fs, lone_period)
     return np.flatnonzero(views[:, :, IMPULSE].reshape(-1) > 0.5).astype(np.int64)
+
+
+def class_step_periods(w: Windows, n_classes: int, stride: int, fs: float) -> np.ndarray:
+    """Per activity class, the median step interval (samples, within the graph's ``[min_period,
+    max_period]``) that the evaluation's counter finds on the recordings of ``w`` (train data): the
+    population default a cadence lay gives a lone step, as the graph's class default period does."""
+    lay = DetectorConfig()
+    found: list[list[np.ndarray]] = [[] for _ in range(n_classes)]
+    for rec in recording_series(w, stride):
+        iv = np.diff(count_steps(rec.x[:, ACC], fs))
+        found[rec.activity].append(iv[(iv >= lay.min_period) & (iv <= lay.max_period)])
+    default = int(round(LONE_PERIOD_S * fs))
+    return np.array([int(np.median(np.concatenate(f))) if f and np.concatenate(f).size else default for f in found],
+                    np.int64)
 
 
 def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
                neutral: dict[str, str] | None = None, keeps: tuple[str, ...] = ("activity", "step_timing"),
-               context: tuple[int, int] = (128, 128)) -> np.ndarray:
-    """``[n, window, 3 + len(activities)]`` kept-feature views of raw mag2 windows ``w`` (in their order)."""
+               context: tuple[int, int] = (128, 128), lone_periods: np.ndarray | None = None) -> np.ndarray:
+    """``[n, window, 3 + len(activities)]`` kept-feature views of raw mag2 windows ``w`` (in their order);
+    ``lone_periods``: per class, a lone step's period in a cadence lay (``class_step_periods``)."""
     if set(keeps) not in ({"activity", "step_timing"}, {"activity", "cadence"}, {"activity", "step_count"}):
         raise ValueError(f"no frontier for keeps {list(keeps)}")
     neutral = neutral or {}
@@ -156,7 +174,8 @@ def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
     views = []
     for rec in recording_series(w, stride):
         steps = count_steps(rec.x[:, ACC], fs)
-        timing = laid_channels(steps, len(rec.x), window, stride, keeps, context, fs)
+        lone = None if lone_periods is None else int(lone_periods[rec.activity])
+        timing = laid_channels(steps, len(rec.x), window, stride, keeps, context, fs, lone)
         onehot = np.zeros((len(timing), window, len(activities)), np.float32)
         onehot[:, :, shown[rec.activity]] = 1.0
         views.append(np.concatenate([timing, onehot], axis=2))
@@ -205,8 +224,9 @@ def summary_features(views: np.ndarray) -> np.ndarray:
 def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None,
                  keeps: tuple[str, ...] = ("activity", "step_timing"), context: tuple[int, int] = (128, 128)) -> Dataset:
     """``ds`` with each window replaced by its kept-feature view (unit scale: mean 0, std 1)."""
+    lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate)
     views = {split: kept_views(getattr(ds, split), ds.activities, ds.config.stride, ds.sample_rate, neutral,
-                               keeps, context)
+                               keeps, context, lone)
              for split in ("train", "test")}
     k = views["train"].shape[2]
     return replace(ds, train=ds.train.with_x(views["train"]), test=ds.test.with_x(views["test"]),

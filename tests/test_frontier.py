@@ -151,3 +151,19 @@ def test_the_recording_rate_attack_needs_both_genders_and_answers_a_one_gender_f
     assert recording_rate_attack(people([0, 2, 4])) is None  # the synthetic people 0, 2, 4 are all women
     res = recording_rate_attack(people([0, 1]), AttackConfig(folds=2))
     assert res == {"logreg": 0.0, "gbt": 0.0, "recordings": 18}
+
+
+def test_a_lone_step_takes_its_class_period_from_the_train_recordings(ds):
+    """A cadence lay gives a lone step its class's default period (the graph's, learned on train data),
+    never the wearer's context: ``class_step_periods`` is that default, the median step interval the
+    evaluation's counter finds per activity (synthetic walks at 95-137 steps/min, jog 40 faster)."""
+    from models.frontier import class_step_periods
+
+    periods = class_step_periods(ds.train, len(ACTIVITIES), 10, FS)
+    spm = 60 * FS / periods[[ACTIVITIES.index(a) for a in ("dws", "ups", "wlk", "jog")]]
+    assert (95 <= spm[:3]).all() and (spm[:3] <= 140).all() and 130 <= spm[3] <= 180
+    assert periods[ACTIVITIES.index("std")] == round(0.5 * FS)  # no std recordings here: 0.5 s
+    # a lone step steps half its class's period either side of it ([128, 256) holds the step at 200 alone)
+    for period in (30, 40):
+        one = cadence_channels(np.array([200]), 400, 128, 64, (128, 128), FS, lone_period=period)
+        assert one[2, :, 0].sum() == 1 and (one[2, :, 1] != 0).sum() == period + 1
