@@ -103,15 +103,17 @@ def kept_utility(ds: Dataset, transforms) -> list[dict]:
 
     out, seen = [], set()
     recs = recording_series(ds.test, ds.config.stride)
-    lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate)
+    lone = None  # a lone step's period per class, for a cadence lay: from the train recordings, once
     for t in transforms:
         keeps, context = tuple(getattr(t, "keeps", ())), tuple(getattr(t, "context", (0, 0)))
         kept = next((k for k in ("step_count", "cadence") if k in keeps), None)  # the lays that need a column
         if kept is None or (keeps, context) in seen:
             continue
         seen.add((keeps, context))
+        if lone is None and kept == "cadence":
+            lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate)
         sent = [laid_steps(count_steps(r.x[:, ACC], ds.sample_rate), len(r.x), ds.config.window, keeps, context,
-                           ds.sample_rate, int(lone[r.activity])) for r in recs]
+                           ds.sample_rate, None if lone is None else int(lone[r.activity])) for r in recs]
         out.append({"transform": f"activity + {kept.replace('_', ' ')} of raw steps (no waveform)",
                     "kind": "kept_utility",
                     "keeps": list(keeps), "utility": steps_only_metrics(

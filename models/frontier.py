@@ -156,9 +156,9 @@ def class_step_periods(w: Windows, n_classes: int, stride: int, fs: float) -> np
     for rec in recording_series(w, stride):
         iv = np.diff(count_steps(rec.x[:, ACC], fs))
         found[rec.activity].append(iv[(iv >= lay.min_period) & (iv <= lay.max_period)])
+    intervals = [np.concatenate(f) if f else np.zeros(0) for f in found]
     default = int(round(LONE_PERIOD_S * fs))
-    return np.array([int(np.median(np.concatenate(f))) if f and np.concatenate(f).size else default for f in found],
-                    np.int64)
+    return np.array([int(np.median(iv)) if iv.size else default for iv in intervals], np.int64)
 
 
 def kept_views(w: Windows, activities: tuple[str, ...], stride: int, fs: float,
@@ -224,7 +224,8 @@ def summary_features(views: np.ndarray) -> np.ndarray:
 def kept_dataset(ds: Dataset, neutral: dict[str, str] | None = None,
                  keeps: tuple[str, ...] = ("activity", "step_timing"), context: tuple[int, int] = (128, 128)) -> Dataset:
     """``ds`` with each window replaced by its kept-feature view (unit scale: mean 0, std 1)."""
-    lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate)
+    lone = class_step_periods(ds.train, len(ds.activities), ds.config.stride, ds.sample_rate) \
+        if "cadence" in keeps else None  # only a cadence lay has lone steps' periods
     views = {split: kept_views(getattr(ds, split), ds.activities, ds.config.stride, ds.sample_rate, neutral,
                                keeps, context, lone)
              for split in ("train", "test")}

@@ -61,17 +61,18 @@ def rolling_max(x, width: int):
     return tf.maximum(m[:, :n_out], m[:, width - half:width - half + n_out])
 
 
-def _rolling_factors(width: int) -> tuple[int, int]:
-    """``(k, width / k)``, ``k`` the largest factor of ``width`` up to its square root (1: prime)."""
+def _rolling_rows(width: int, n_out: int) -> tuple[int, int, int]:
+    """``(k, width / k, rows)``: ``k`` the largest factor of ``width`` up to its square root (1: prime),
+    and the rows of ``k`` pooled means that ``n_out`` outputs read."""
     k = next((k for k in range(int(width ** 0.5), 1, -1) if width % k == 0), 1)
-    return k, width // k
+    return k, width // k, -(-n_out // k) + width // k - 1
 
 
 def rolling_mean_input(width: int, n_out: int) -> int:
     """Samples :func:`rolling_mean` reads for ``n_out`` means without padding (``n_out + width - 1``
     rounded up to its rows of ``k``): a caller with them at hand passes them, and no PAD op runs."""
-    k, j = _rolling_factors(width)
-    return n_out + width - 1 if k == 1 else (-(-n_out // k) + j - 1) * k + k - 1
+    k, _, rows = _rolling_rows(width, n_out)
+    return n_out + width - 1 if k == 1 else rows * k + k - 1
 
 
 def rolling_mean(x, width: int, n_out: int | None = None):
@@ -84,11 +85,10 @@ def rolling_mean(x, width: int, n_out: int | None = None):
     import tensorflow as tf
 
     n_out = x.shape[1] - width + 1 if n_out is None else n_out
-    k, j = _rolling_factors(width)
+    k, j, rows = _rolling_rows(width, n_out)
     if k == 1:
         return tf.nn.avg_pool1d(x, ksize=width, strides=1, padding="VALID")[:, :n_out]
     a = tf.nn.avg_pool1d(x, ksize=k, strides=1, padding="VALID")  # a[i] = mean x[i .. i + k - 1]
-    rows = -(-n_out // k) + j - 1
     if a.shape[1] < rows * k:  # the padding is never read into an output
         a = tf.pad(a, [[0, 0], [0, rows * k - a.shape[1]], [0, 0]])
     elif a.shape[1] > rows * k:
