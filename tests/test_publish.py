@@ -308,6 +308,9 @@ def test_every_input_form_runs_on_an_existing_cluster(cluster, tmp_path, form):
             t, raw = synthetic_raw(600 + 40 * k, seed=k)
             (src / f"p{k}").mkdir(parents=True)
             write_recording(src / f"p{k}" / "s.csv", t, raw)
+    from edge_runtime.publish.sources import discover, sizes
+
+    assert all(sizes(discover(src)[1]))  # every form tells its recordings' sizes (longest go first)
     assert transform(src, tmp_path / "one") == 0
     assert transform(src, tmp_path / "many", "--scheduler", c.scheduler_address) == 0
     assert tree(tmp_path / "many") == tree(tmp_path / "one")
@@ -320,6 +323,26 @@ def test_every_input_form_runs_on_an_existing_cluster(cluster, tmp_path, form):
                                            str(dask_worker.plugins[name].bundle.path)))
     assert len(held) == 2
     assert all(v == load_bundle(BUNDLE).version and "bundle-" in p for v, p in held.values())
+
+
+def test_workers_take_the_longest_recordings_first(tmp_path):
+    """A run that ends with one worker still busy on a long recording while the rest sit idle is
+    slower than it needs to be: the cluster gets the recordings longest first."""
+    dd = pytest.importorskip("distributed")
+    import logging
+
+    src = tmp_path / "src"
+    lengths = [700, 2600, 900, 3100, 1300, 2000]
+    for k, n in enumerate(lengths):
+        t, raw = synthetic_raw(n, seed=k)
+        write_atomic(src / f"r{k}.parquet", recording_parquet(t, raw))
+    with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as c:
+        summary = publish(src, tmp_path / "out", load_bundle(BUNDLE), scheduler=c.scheduler_address, quiet=True)
+    assert summary.done == len(lengths)
+    lines = (tmp_path / "out" / STATE_DIR / LEDGER_FILE).read_text().splitlines()
+    done = [json.loads(line)["key"] for line in lines]
+    assert done == [f"r{k}.parquet" for k in np.argsort(lengths)[::-1]]
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(cluster, tmp_path):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from edge_runtime.errors import UserError
 from edge_runtime.publish import datasheet
-from edge_runtime.publish.sources import Source, discover
+from edge_runtime.publish.sources import Source, discover, sizes
 from edge_runtime.publish.task import PARTIAL_MARK, SKIPPED_SAMPLES, Options, finished, run_task, skipped_samples_text
 
 if TYPE_CHECKING:
@@ -238,8 +238,10 @@ def _execute(bundle, interpreter, sources: list[Source], root: Path, options: Op
     with cluster.client_for(workers, scheduler) as client:
         plugin = cluster.BundlePlugin(bundle)
         client.register_plugin(plugin)
+        # the longest recordings first, so that a run does not end on one worker with a long one left
+        ranked = sorted(zip(sizes(sources), range(len(sources)), sources), key=lambda e: (-e[0], e[1]))
         futures = {client.submit(cluster.run_on_worker, s, str(root), options, ledger.get(s.key), plugin.name,
-                                 pure=False): s for s in sources}
+                                 pure=False, priority=size): s for size, _, s in ranked}
         for fut in cluster.dd.as_completed(futures):
             try:
                 yield fut.result()

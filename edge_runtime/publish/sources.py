@@ -114,6 +114,28 @@ def _file_source(path: Path, base: Path) -> Source:
     return Source(kind, str(path), path.relative_to(base).as_posix())
 
 
+def sizes(sources: list[Source]) -> list[int]:
+    """Each recording's size in bytes (0 where it cannot be told): for handing the longest out first."""
+    import zipfile
+
+    members: dict[str, dict[str, int]] = {}
+    out = []
+    for s in sources:
+        try:
+            if s.kind != "motionsense":
+                out.append(os.stat(s.path).st_size)
+            elif s.path.lower().endswith(".zip"):
+                if s.path not in members:
+                    with zipfile.ZipFile(s.path) as zf:
+                        members[s.path] = {i.filename: i.file_size for i in zf.infolist()}
+                out.append(next((v for k, v in members[s.path].items() if k.endswith(s.member)), 0))
+            else:
+                out.append(os.stat(Path(s.path) / s.member).st_size)
+        except (OSError, zipfile.BadZipFile):
+            out.append(0)
+    return out
+
+
 def _motionsense_text(source: Source) -> str:
     """The CSV text of one recording of a MotionSense zip or folder."""
     from edge_runtime.motionsense import MotionSense
