@@ -1,7 +1,7 @@
 """Where a bundle's invoke time goes: bundles side by side, interleaved, and a per-op profile.
 
     python benchmarks/bench_graph_ops.py --bundle motionsense-gender --bundle OLD_BUNDLE_FOLDER \\
-        --profile --json out.json --markdown out.md
+        --profile [--profile-batch 64] --json out.json --markdown out.md
 
 LiteRT's Python API has no op profiler, so the profile times *prefixes* of the graph: the flatbuffer
 cut after op k (its outputs made the subgraph's outputs), for every k; op k's cost is the difference
@@ -57,16 +57,25 @@ def op_names(model: bytes) -> list[tuple[str, list[int]]]:
             for op in sub.operators]
 
 
+def _interpreter_for(model: bytes, x: np.ndarray, delegate: bool = True):
+    it = _interpreter(model, delegate)
+    i = it.get_input_details()[0]["index"]
+    if tuple(it.get_input_details()[0]["shape"]) != x.shape:  # a batch of windows: a dynamic-batch model
+        it.resize_tensor_input(i, list(x.shape))
+        it.allocate_tensors()
+    it.set_tensor(i, x)
+    return it
+
+
 def profile(model: bytes, x: np.ndarray, rounds: int = 7, invokes: int = 100) -> dict:
-    """Per-op microseconds (prefix differences, min over rounds), with XNNPACK and without."""
+    """Per-op microseconds per window of the batch ``x`` (prefix differences, min over rounds), with
+    XNNPACK and without; ``prefix_us``: the graph up to and including the op (the steadier figure)."""
     ops = op_names(model)
+    batch = x.shape[0]
+    invokes = max(3, invokes // batch)
     out = {}
     for delegate in (True, False):
-        its = []
-        for k in range(len(ops)):
-            it = _interpreter(_prefix(model, k), delegate)
-            it.set_tensor(it.get_input_details()[0]["index"], x)
-            its.append(it)
+        its = [_interpreter_for(_prefix(model, k), x, delegate) for k in range(len(ops))]
         best = np.full(len(its), np.inf)
         for _ in range(rounds):
             for k, it in enumerate(its):
@@ -74,11 +83,13 @@ def profile(model: bytes, x: np.ndarray, rounds: int = 7, invokes: int = 100) ->
                 start = time.perf_counter()
                 for _ in range(invokes):
                     invoke()
-                best[k] = min(best[k], (time.perf_counter() - start) / invokes * 1e6)
-        out["xnnpack" if delegate else "builtin"] = np.diff(np.concatenate([[0.0], best])).tolist()
-    return {"ops": [{"op": name, "shape": shape, "us": round(a, 2), "us_builtin": round(b, 2)}
-                    for (name, shape), a, b in zip(ops, out["xnnpack"], out["builtin"])],
-            "total_us": round(sum(out["xnnpack"]), 1), "total_builtin_us": round(sum(out["builtin"]), 1)}
+                best[k] = min(best[k], (time.perf_counter() - start) / invokes / batch * 1e6)
+        out["xnnpack" if delegate else "builtin"] = best
+    diff = {k: np.diff(np.concatenate([[0.0], v])) for k, v in out.items()}
+    return {"batch": batch,
+            "ops": [{"op": name, "shape": shape, "us": round(a, 2), "us_builtin": round(b, 2), "prefix_us": round(c, 1)}
+                    for (name, shape), a, b, c in zip(ops, diff["xnnpack"], diff["builtin"], out["xnnpack"])],
+            "total_us": round(float(out["xnnpack"][-1]), 1), "total_builtin_us": round(float(out["builtin"][-1]), 1)}
 
 
 def side_by_side(bundles, rounds: int, windows: int) -> list[dict]:
@@ -169,8 +180,8 @@ def markdown(res: dict) -> str:
         f"{r['engine_1_window_per_push_min_us'] / ref['engine_1_window_per_push_min_us']:.2f}x)"
         for r in res["bundles"][:-1]) + "."]
     for p in res.get("profiles", []):
-        lines += ["", f"## per-op profile: {p['id']} {p['version']} ({len(p['ops'])} ops)", "",
-                  f"Prefix differences, min over rounds: {p['total_us']} µs with XNNPACK, {p['total_builtin_us']} µs "
+        lines += ["", f"## per-op profile: {p['id']} {p['version']} ({len(p['ops'])} ops, batch {p.get('batch', 1)})", "",
+                  f"Per window; prefix differences, min over rounds: {p['total_us']} µs with XNNPACK, {p['total_builtin_us']} µs "
                   "on the builtin kernels alone. By op type (µs, XNNPACK / builtin; a cut changes how XNNPACK partitions "
                   "the graph, so single differences are noisy, negative ones included: read the large entries):", "",
                   "| op | count | µs | µs builtin |", "|---|---|---|---|"]
@@ -182,9 +193,10 @@ def markdown(res: dict) -> str:
             e[2] += o["us_builtin"]
         for name, (n, a, b) in sorted(by.items(), key=lambda kv: -kv[1][1]):
             lines.append(f"| {name} | {n} | {a:.1f} | {b:.1f} |")
-        lines += ["", "<details><summary>every op</summary>", "", "| # | op | output | µs | µs builtin |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {k} | {o['op']} | {o['shape']} | {o['us']} | {o['us_builtin']} |" for k, o in enumerate(p["ops"])]
+        lines += ["", "<details><summary>every op</summary>", "",
+                  "| # | op | output | µs | µs builtin | graph up to here µs |", "|---|---|---|---|---|---|"]
+        lines += [f"| {k} | {o['op']} | {o['shape']} | {o['us']} | {o['us_builtin']} | {o['prefix_us']} |"
+                  for k, o in enumerate(p["ops"])]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
@@ -199,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--windows", type=int, default=400)
     ap.add_argument("--profile", action="store_true", help="also profile every bundle op by op")
+    ap.add_argument("--profile-batch", type=int, default=1, metavar="N",
+                    help="profile a batch of N windows per invoke (a dynamic-batch bundle); times are per window")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
@@ -211,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         res["profiles"] = []
         for b in bundles:
-            x = np.abs(np.random.default_rng(0).normal(1.0, 0.5, (1, b.input_length, b.n_channels))).astype(np.float32)
+            shape = (args.profile_batch, b.input_length, b.n_channels)
+            x = np.abs(np.random.default_rng(0).normal(1.0, 0.5, shape)).astype(np.float32)
             res["profiles"].append({"id": b.id, "version": b.version, **profile(b.read_model(), b.input.quantize(x))})
     md = markdown(res)
     if args.json:
