@@ -126,8 +126,9 @@ in_root() {  # run a command in the root with a clean environment (the host's pi
 root_packages() {
     local include=python3,python3-venv,python3-pip,ca-certificates
     # armhf: no armv7 numpy wheels on PyPI; cryptography is not required on armv7l (no cffi wheel there), the
-    # tests sign their bundles with Debian's, as one signs on a 32-bit Pi (docs/arm.md)
-    [ "$1" = armhf ] && include=$include,python3-numpy,python3-cryptography
+    # tests sign their bundles with Debian's, as one signs on a 32-bit Pi (docs/arm.md); debootstrap resolves no
+    # virtual packages, so python3-cffi-backend (which provides cryptography's python3-cffi-backend-api-*) is named
+    [ "$1" = armhf ] && include=$include,python3-numpy,python3-cryptography,python3-cffi-backend
     echo "$include"
 }
 add_packages() {  # a cached root built before a package joined its list gets it with apt, not a new debootstrap
