@@ -135,15 +135,19 @@ def test_a_bad_recording_is_reported_and_the_others_are_published(tmp_path, caps
     src = parquet_dataset(tmp_path / "src", subjects=1)
     (src / "broken.csv").write_text("t,acc_x\n0,1\n")
     pq.write_table(pa.table({"t": [0.0, 0.02], "acc_x": [1.0, 1.0]}), src / "sub_1" / "short.parquet")
+    columns = {c: [0.5, 0.5] for c in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")}
+    pq.write_table(pa.table({"t": [0.0, 0.02], **columns, "gyro_y": ["a", "b"]}), src / "sub_1" / "text.parquet")
     out = tmp_path / "out"
     assert transform(src, out) == 1
     err = capsys.readouterr().err
     assert "broken.csv: FAILED:" in err and "wrong header" in err
     assert "short.parquet: FAILED:" in err and "missing column(s) acc_y" in err
-    assert "2 of 4 recordings published" in err and "2 recording(s) FAILED" in err
+    assert "text.parquet: FAILED:" in err and "a recording column is not numeric" in err
+    assert "2 of 5 recordings published" in err and "3 recording(s) FAILED" in err
     assert {"sub_1/wlk_0.parquet", "sub_1/wlk_1.parquet"} <= set(tree(out))
     sheet = json.loads((out / "DATASET.json").read_text())
-    assert [f["key"] for f in sheet["data"]["recordings_failed"]] == ["broken.csv", "sub_1/short.parquet"]
+    assert [f["key"] for f in sheet["data"]["recordings_failed"]] == ["broken.csv", "sub_1/short.parquet",
+                                                                       "sub_1/text.parquet"]
     assert "not published" in (out / "DATASET.md").read_text()
 
 

@@ -96,15 +96,16 @@ def parse_parquet_recording(data: bytes, name: str = "<parquet>") -> tuple[np.nd
     if missing:
         raise DataError(f"{name}: missing column(s) {', '.join(missing)} (a recording has {', '.join(COLUMNS)})")
     try:
-        cols = {c: table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in COLUMNS}
+        t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
+        raw = np.empty((table.num_rows, len(COLUMNS) - 1), np.float32)  # column by column: a day-long recording
+        for i, c in enumerate(COLUMNS[1:]):  # never holds a float64 copy of its samples
+            raw[:, i] = table.column(c).to_numpy(zero_copy_only=False)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise DataError(f"{name}: a recording column is not numeric ({exc})") from None
-    t = cols["t"]
     if not np.all(np.isfinite(t)):
         raise DataError(f"{name}: row {int(np.argmax(~np.isfinite(t)))} has a missing or non-finite time")
     if t.size > 1 and np.any(np.diff(t) < 0):
         raise DataError(f"{name}: time goes backwards at row {int(np.argmax(np.diff(t) < 0)) + 1}")
-    raw = np.stack([cols[c] for c in COLUMNS[1:]], axis=1).astype(np.float32)
     return t, raw, _stated_units(table.schema, name)
 
 
