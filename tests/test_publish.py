@@ -151,6 +151,17 @@ def test_a_bad_recording_is_reported_and_the_others_are_published(tmp_path, caps
     assert "not published" in (out / "DATASET.md").read_text()
 
 
+def test_columns_beside_the_recordings_change_nothing(tmp_path):
+    src = parquet_dataset(tmp_path / "src", subjects=1, trials=1)
+    other = tmp_path / "other" / "sub_1"
+    table = pq.read_table(src / "sub_1" / "wlk_0.parquet")
+    table = table.append_column("label", pa.array(["walking"] * table.num_rows))
+    other.mkdir(parents=True)
+    pq.write_table(table, other / "wlk_0.parquet")
+    assert transform(src, tmp_path / "a") == 0 and transform(tmp_path / "other", tmp_path / "b") == 0
+    assert tree(tmp_path / "a")["sub_1/wlk_0.parquet"] == tree(tmp_path / "b")["sub_1/wlk_0.parquet"]
+
+
 def test_a_recording_shorter_than_one_window_is_reported_not_published_and_not_a_failure(tmp_path, capsys):
     src = parquet_dataset(tmp_path / "src", subjects=1)
     t, raw = synthetic_raw(100)  # 2 s at 50 Hz; the bundle's window is 128 samples

@@ -89,12 +89,13 @@ def parse_parquet_recording(data: bytes, name: str = "<parquet>") -> tuple[np.nd
     """Parquet bytes -> ``(t [n] float64, raw [n, 6] float32, "ACC,GYRO" units or None)``."""
     pa, pq = pyarrow()
     try:
-        table = pq.ParquetFile(pa.BufferReader(data)).read()  # not read_table: its dataset API costs seconds to import
+        file = pq.ParquetFile(pa.BufferReader(data))  # not read_table: its dataset API costs seconds to import
+        missing = [c for c in COLUMNS if c not in file.schema_arrow.names]
+        if missing:
+            raise DataError(f"{name}: missing column(s) {', '.join(missing)} (a recording has {', '.join(COLUMNS)})")
+        table = file.read(columns=list(COLUMNS))  # only these: a recording may carry others (labels, ...)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{name}: not a readable Parquet file ({exc})") from None
-    missing = [c for c in COLUMNS if c not in table.column_names]
-    if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)} (a recording has {', '.join(COLUMNS)})")
     try:
         t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
         raw = np.empty((table.num_rows, len(COLUMNS) - 1), np.float32)  # column by column: a day-long recording
