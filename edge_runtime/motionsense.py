@@ -113,6 +113,13 @@ class MotionSense:
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             raise DataError(f"{self.zip_path}: member {name} unreadable (truncated zip? {exc})") from None
 
+    def size(self, key: RecordingKey) -> int:
+        """Bytes of one recording's CSV as stored (a zip member's uncompressed size), without reading it."""
+        name = self._member_name(key)
+        if self._zip is None:
+            return (self._folder / name).stat().st_size
+        return self._zip.getinfo(name).file_size
+
     def read(self, key: RecordingKey) -> np.ndarray:
         """Raw samples ``[n, 6]`` of one recording."""
         return parse_recording_csv(self.read_text(key), name=key.member)

@@ -239,9 +239,9 @@ def _execute(bundle, interpreter, sources: list[Source], root: Path, options: Op
         plugin = cluster.BundlePlugin(bundle)
         client.register_plugin(plugin)
         # the longest recordings first, so that a run does not end on one worker with a long one left
-        ranked = sorted(zip(sizes(sources), range(len(sources)), sources), key=lambda e: (-e[0], e[1]))
+        ranked = sorted(zip(sizes(sources), sources), key=lambda e: -e[0])  # stable: ties keep their order
         futures = {client.submit(cluster.run_on_worker, s, str(root), options, ledger.get(s.key), plugin.name,
-                                 pure=False, priority=size): s for size, _, s in ranked}
+                                 pure=False, priority=size): s for size, s in ranked}
         for fut in cluster.dd.as_completed(futures):
             try:
                 yield fut.result()

@@ -116,22 +116,21 @@ def _file_source(path: Path, base: Path) -> Source:
 
 def sizes(sources: list[Source]) -> list[int]:
     """Each recording's size in bytes (0 where it cannot be told): for handing the longest out first."""
-    import zipfile
+    from edge_runtime.motionsense import MotionSense
 
-    members: dict[str, dict[str, int]] = {}
+    data_sets: dict[str, tuple[MotionSense, dict]] = {}  # each MotionSense zip or folder opened once
     out = []
     for s in sources:
         try:
             if s.kind != "motionsense":
                 out.append(os.stat(s.path).st_size)
-            elif s.path.lower().endswith(".zip"):
-                if s.path not in members:
-                    with zipfile.ZipFile(s.path) as zf:
-                        members[s.path] = {i.filename: i.file_size for i in zf.infolist()}
-                out.append(next((v for k, v in members[s.path].items() if k.endswith(s.member)), 0))
-            else:
-                out.append(os.stat(Path(s.path) / s.member).st_size)
-        except (OSError, zipfile.BadZipFile):
+                continue
+            if s.path not in data_sets:
+                data = MotionSense(s.path)
+                data_sets[s.path] = data, {k.member: k for k in data.keys}
+            data, keys = data_sets[s.path]
+            out.append(data.size(keys[s.member]))
+        except (OSError, KeyError, DataError):
             out.append(0)
     return out
 
