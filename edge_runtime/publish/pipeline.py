@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -112,7 +113,8 @@ def publish(
     summary = Summary(out=dst, total=len(sources))
     results: dict[str, dict] = {}
     start = time.perf_counter()
-    with _progress(len(sources), quiet) as bar, open(root / STATE_DIR / LEDGER_FILE, "a", encoding="utf-8") as log:
+    with _progress(len(sources), quiet) as bar, open(root / STATE_DIR / LEDGER_FILE, "a", encoding="utf-8") as log, \
+            _interrupted(summary, root, bar):
         for res in _execute(bundle, interpreter, sources, root, options, ledger, workers, scheduler):
             results[res["key"]] = res
             if res["status"] == "failed":
@@ -161,6 +163,22 @@ def _progress(total: int, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="rec", desc="transform", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+@contextmanager
+def _interrupted(summary: Summary, root: Path, bar) -> Iterator[None]:
+    """Ctrl-C says what is kept and how to go on (``--quiet`` too: it is why the run ended); an error
+    (a scheduler out of reach) leaves no stale bar above its message."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"{root}: interrupted; {summary.done + summary.skipped} of {summary.total} recordings published "
+              "(in the ledger). The same command resumes and skips them", file=sys.stderr)
+        raise
+    except UserError:
+        bar.leave = False
+        raise
 
 
 def _prepare(root: Path, fp: dict[str, Any], force: bool) -> dict[str, dict]:
