@@ -267,6 +267,40 @@ def test_without_dask_or_pyarrow_the_errors_say_what_to_install(tmp_path, datase
         assert "pip install 'edge-privacy-runtime[publish]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_csv_rows_hold_t_to_the_microsecond_and_values_to_7_digits():
+    from types import SimpleNamespace
+
+    from edge_runtime.publish.formats import windows_csv
+
+    values = np.array([[0.0, -0.0], [1e-40, 123456789.0], [np.pi, -2.5e-7]], np.float32)
+    text = windows_csv([SimpleNamespace(seq=7, start_time=1000.123, sample_rate=50.0, values=values)], ["a", "b"])
+    expected = ["window,t,a,b"] + [f"7,{1000.123 + i / 50.0:.6f},{float(a):.7g},{float(b):.7g}"
+                                   for i, (a, b) in enumerate(values)]
+    assert text.splitlines() == expected
+    assert text.splitlines()[2] == "7,1000.143000,9.999946e-41,1.234568e+08"
+
+
+def test_a_replaced_motionsense_zip_is_read_anew(tmp_path):
+    """The zip stays open between recordings of a run; one replaced under the same name is not read stale."""
+    import shutil
+    import zipfile
+
+    from edge_runtime.publish.sources import discover, read
+
+    shutil.copy(MINI / "A_DeviceMotion_data.zip", tmp_path / "A_DeviceMotion_data.zip")
+    _, sources = discover(tmp_path)
+    first = read(sources[0]).raw
+    with zipfile.ZipFile(MINI / "A_DeviceMotion_data.zip") as old, \
+            zipfile.ZipFile(tmp_path / "new.zip", "w") as new:
+        for name in old.namelist():
+            data = old.read(name)
+            if name.endswith(sources[0].member):  # that recording loses its last 100 samples
+                data = b"\n".join(data.rstrip(b"\n").split(b"\n")[:-100]) + b"\n"
+            new.writestr(name, data)
+    os.replace(tmp_path / "new.zip", tmp_path / "A_DeviceMotion_data.zip")
+    assert read(sources[0]).raw.shape[0] == first.shape[0] - 100
+
+
 def test_a_killed_run_resumes_with_the_same_bytes(tmp_path):
     src = parquet_dataset(tmp_path / "src", subjects=4, trials=3, n=4000)
     ref = tmp_path / "ref"
