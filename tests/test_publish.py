@@ -301,31 +301,8 @@ def test_a_replaced_motionsense_zip_is_read_anew(tmp_path):
     assert read(sources[0]).raw.shape[0] == first.shape[0] - 100
 
 
-def test_a_killed_run_resumes_with_the_same_bytes(tmp_path):
-    src = parquet_dataset(tmp_path / "src", subjects=4, trials=3, n=4000)
-    ref = tmp_path / "ref"
-    assert transform(src, ref, "--stride", "10") == 0
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edge_runtime.cli", "transform", "--bundle", BUNDLE, "--input", str(src),
-           "--output", str(out), "--quiet", "--stride", "10"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ledger = out / STATE_DIR / LEDGER_FILE
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if ledger.is_file() and len(read_ledger(out)) >= 2:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = len(read_ledger(out))
-    assert 2 <= finished < 12, f"the run was not killed mid-way ({finished} of 12 done)"
-    summary = publish(src, out, load_bundle(BUNDLE), Options(stride=10), quiet=True)
-    assert (summary.skipped, summary.done, summary.failed) == (finished, 12 - finished, [])
-    assert tree(out) == tree(ref)
-    assert not list(out.rglob("*.partial-*"))
-
-
-def test_ctrl_c_says_what_is_kept_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_a_stopped_run_resumes_with_the_same_bytes(tmp_path, sig):
     src = parquet_dataset(tmp_path / "src", subjects=4, trials=3, n=4000)
     ref = tmp_path / "ref"
     assert transform(src, ref, "--stride", "10") == 0
@@ -339,14 +316,17 @@ def test_ctrl_c_says_what_is_kept_and_the_same_command_resumes(tmp_path):
         if ledger.is_file() and len(read_ledger(out)) >= 2:
             break
         time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     err = proc.communicate(timeout=60)[1]
     finished = len(read_ledger(out))
-    assert proc.returncode == 130 and 2 <= finished < 12, f"the run was not interrupted mid-way: {err}"
-    assert f"interrupted; {finished} of 12 recordings published" in err and "Traceback" not in err
+    assert 2 <= finished < 12, f"the run was not stopped mid-way ({finished} of 12 done): {err}"
+    if sig == signal.SIGINT:  # Ctrl-C: exit 130 and one line saying what is kept, no traceback
+        assert proc.returncode == 130 and "Traceback" not in err
+        assert f"interrupted; {finished} of 12 recordings published" in err
     summary = publish(src, out, load_bundle(BUNDLE), Options(stride=10), quiet=True)
-    assert (summary.skipped, summary.done) == (finished, 12 - finished)
+    assert (summary.skipped, summary.done, summary.failed) == (finished, 12 - finished, [])
     assert tree(out) == tree(ref)
+    assert not list(out.rglob("*.partial-*"))
 
 
 # --------------------------------------------------------------------------------------------
